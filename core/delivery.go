@@ -1,0 +1,487 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+const dispatchBatch = 128
+
+type deadLetter struct {
+	q      *queue
+	e      *entry
+	reason string
+}
+
+type pendingDelivery struct {
+	c *Consumer
+	d *Delivery
+	e *entry
+}
+
+// kick makes sure a dispatcher runs if there is work.
+func (q *queue) kick() {
+	q.mu.Lock()
+	start := q.wantDispatchLocked()
+	q.mu.Unlock()
+	if start {
+		go q.dispatch()
+	}
+}
+
+// wantDispatchLocked marks the dispatcher running and reports whether the
+// caller must start it.
+func (q *queue) wantDispatchLocked() bool {
+	if q.dispatching || q.deleted || q.nready == 0 || len(q.consumers) == 0 {
+		return false
+	}
+	q.dispatching = true
+	return true
+}
+
+func (q *queue) dispatch() {
+	batch := make([]pendingDelivery, 0, dispatchBatch)
+	for {
+		q.mu.Lock()
+		var dl []*deadLetter
+		batch, dl = q.collectLocked(batch[:0], dl)
+		if len(batch) == 0 {
+			q.dispatching = false
+			q.mu.Unlock()
+			q.b.flushDeadLetters(dl)
+			return
+		}
+		q.mu.Unlock()
+		q.b.flushDeadLetters(dl)
+		var refused []pendingDelivery
+		for i, p := range batch {
+			if p.c.paused || !p.c.h(p.d) {
+				refused = append(refused, batch[i])
+				continue
+			}
+			q.b.stats.Delivered.Add(1)
+		}
+		if len(refused) > 0 {
+			q.mu.Lock()
+			for i := len(refused) - 1; i >= 0; i-- {
+				p := refused[i]
+				p.c.paused = true
+				q.unleaseLocked(p.e, p.c)
+				q.pushReadyLocked(p.e, true)
+			}
+			q.mu.Unlock()
+		}
+		clear(batch)
+	}
+}
+
+// collectLocked picks up to dispatchBatch (consumer, entry) pairs.
+func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pendingDelivery, []*deadLetter) {
+	if q.deleted {
+		return batch, dl
+	}
+	now := q.b.now()
+	for len(batch) < dispatchBatch && q.nready > 0 {
+		c := q.pickConsumerLocked()
+		if c == nil {
+			break
+		}
+		var e *entry
+		e, dl = q.takeReadyLocked(c, now, dl)
+		if e == nil {
+			if c.opts.Selector != nil || q.cfg.FIFO {
+				// Nothing eligible for this consumer: stop this round to avoid
+				// spinning; arrivals, acks and timers kick again.
+				break
+			}
+			continue
+		}
+		d := q.leaseLocked(e, c, 0, now)
+		batch = append(batch, pendingDelivery{c: c, d: d, e: e})
+	}
+	return batch, dl
+}
+
+// pickConsumerLocked chooses the next consumer with credit: highest priority
+// first, round-robin among equals; single-active-consumer queues only ever
+// use the first consumer.
+func (q *queue) pickConsumerLocked() *Consumer {
+	n := len(q.consumers)
+	if n == 0 {
+		return nil
+	}
+	if q.cfg.SingleActiveConsumer {
+		if c := q.consumers[0]; c.hasCredit() {
+			return c
+		}
+		return nil
+	}
+	best := -1
+	for i := 0; i < n; i++ {
+		idx := (q.rr + i) % n
+		c := q.consumers[idx]
+		if !c.hasCredit() {
+			continue
+		}
+		if best < 0 || c.opts.Priority > q.consumers[best].opts.Priority {
+			best = idx
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	q.rr = best + 1
+	return q.consumers[best]
+}
+
+// takeReadyLocked removes and returns the next entry c may receive,
+// expiring dead entries at the head on the way.
+func (q *queue) takeReadyLocked(c *Consumer, now time.Time, dl []*deadLetter) (*entry, []*deadLetter) {
+	for lvl := len(q.ready) - 1; lvl >= 0; lvl-- {
+		d := &q.ready[lvl]
+		for d.len() > 0 {
+			e := d.front()
+			if !e.expires.IsZero() && !now.Before(e.expires) {
+				d.popFront()
+				q.nready--
+				dl = q.expireLocked(e, dl)
+				continue
+			}
+			break
+		}
+		if d.len() == 0 {
+			continue
+		}
+		if !q.cfg.FIFO && (c == nil || c.opts.Selector == nil) {
+			q.nready--
+			return d.popFront(), dl
+		}
+		for i := 0; i < d.len(); i++ {
+			e := d.at(i)
+			if q.cfg.FIFO && e.msg.GroupID != "" && q.groups[e.msg.GroupID] > 0 {
+				continue
+			}
+			if c != nil && c.opts.Selector != nil && !c.opts.Selector(e.msg) {
+				continue
+			}
+			q.nready--
+			return d.removeAt(i), dl
+		}
+	}
+	return nil, dl
+}
+
+// leaseLocked hands e out. c may be nil (Get). lease 0 = queue default.
+func (q *queue) leaseLocked(e *entry, c *Consumer, lease time.Duration, now time.Time) *Delivery {
+	e.deliveries++
+	if e.first.IsZero() {
+		e.first = now
+	}
+	d := &Delivery{Queue: q.cfg.Name, Message: e.msg, Redelivered: e.deliveries > 1 || e.recov,
+		DeliveryCount: e.deliveries, FirstDelivery: e.first, EnqueuedAt: e.enqueued}
+	if c != nil && c.opts.NoAck {
+		q.forgetLocked(e)
+		return d
+	}
+	id := q.b.nextLease()
+	e.lease = id
+	e.owner = c
+	q.unacked[id] = e
+	if c != nil {
+		c.unacked++
+	}
+	if q.cfg.FIFO && e.msg.GroupID != "" {
+		if q.groups == nil {
+			q.groups = map[string]int{}
+		}
+		q.groups[e.msg.GroupID]++
+	}
+	if lease <= 0 {
+		lease = q.cfg.VisibilityTimeout
+	}
+	if lease > 0 {
+		e.deadline = now.Add(lease)
+		q.leases.push(timed{at: e.deadline, e: e, tok: id})
+		q.scheduleLocked(e.deadline)
+	}
+	d.ID = id
+	d.Deadline = e.deadline
+	return d
+}
+
+// unleaseLocked takes e back from its lease without settling it.
+func (q *queue) unleaseLocked(e *entry, c *Consumer) {
+	if e.lease != 0 {
+		delete(q.unacked, e.lease)
+		if c != nil {
+			c.unacked--
+		}
+		if q.cfg.FIFO && e.msg.GroupID != "" {
+			q.releaseGroupLocked(e.msg.GroupID)
+		}
+	}
+	e.lease, e.owner, e.deadline = 0, nil, time.Time{}
+	e.deliveries--
+}
+
+func (q *queue) releaseGroupLocked(g string) {
+	if n := q.groups[g]; n <= 1 {
+		delete(q.groups, g)
+	} else {
+		q.groups[g] = n - 1
+	}
+}
+
+func (q *queue) pushReadyLocked(e *entry, front bool) {
+	d := &q.ready[min(int(e.pri), len(q.ready)-1)]
+	if front {
+		d.pushFront(e)
+	} else {
+		d.pushBack(e)
+	}
+	q.nready++
+}
+
+// forgetLocked removes e from accounting and the store (ack, drop, purge).
+func (q *queue) forgetLocked(e *entry) {
+	if e.done {
+		return
+	}
+	e.done = true
+	q.bytes -= int64(e.size)
+	if e.seq != 0 && q.b.eng != nil {
+		q.b.eng.Remove(q.key, e.seq)
+	}
+}
+
+// settleLocked removes a leased entry after ack.
+func (q *queue) settleLocked(id uint64, e *entry) {
+	q.unleaseOnlyLocked(id, e)
+	q.forgetLocked(e)
+}
+
+// unleaseOnlyLocked ends e's lease without touching the message.
+func (q *queue) unleaseOnlyLocked(id uint64, e *entry) {
+	delete(q.unacked, id)
+	if e.owner != nil {
+		e.owner.unacked--
+	}
+	if q.cfg.FIFO && e.msg.GroupID != "" {
+		q.releaseGroupLocked(e.msg.GroupID)
+	}
+	e.lease, e.owner, e.deadline = 0, nil, time.Time{}
+}
+
+func (q *queue) ack(ids []uint64) error {
+	q.mu.Lock()
+	var missing uint64
+	for _, id := range ids {
+		e, ok := q.unacked[id]
+		if !ok {
+			missing = id
+			continue
+		}
+		q.settleLocked(id, e)
+		q.b.stats.Acked.Add(1)
+	}
+	kick := q.wantDispatchLocked()
+	q.mu.Unlock()
+	if kick {
+		go q.dispatch()
+	}
+	if missing != 0 {
+		return fmt.Errorf("unknown delivery tag %d: %w", missing, ErrNotFound)
+	}
+	return nil
+}
+
+func (q *queue) nack(ids []uint64, requeue bool) error {
+	q.mu.Lock()
+	var missing uint64
+	var dl []*deadLetter
+	for _, id := range ids {
+		e, ok := q.unacked[id]
+		if !ok {
+			missing = id
+			continue
+		}
+		if requeue {
+			dl = q.requeueLocked(id, e, dl)
+		} else {
+			q.unleaseOnlyLocked(id, e)
+			dl = q.deadLetterLocked(e, "rejected", dl)
+		}
+	}
+	kick := q.wantDispatchLocked()
+	q.mu.Unlock()
+	q.b.flushDeadLetters(dl)
+	if kick {
+		go q.dispatch()
+	}
+	if missing != 0 {
+		return fmt.Errorf("unknown delivery tag %d: %w", missing, ErrNotFound)
+	}
+	return nil
+}
+
+// requeueLocked puts a leased entry back at the head of the queue, or
+// dead-letters it when it has used up its deliveries.
+func (q *queue) requeueLocked(id uint64, e *entry, dl []*deadLetter) []*deadLetter {
+	q.unleaseOnlyLocked(id, e)
+	if q.cfg.MaxDeliveries > 0 && e.deliveries >= q.cfg.MaxDeliveries {
+		return q.deadLetterLocked(e, "delivery_limit", dl)
+	}
+	q.pushReadyLocked(e, true)
+	q.wakeWaitersLocked()
+	return dl
+}
+
+// Ack settles deliveries of a queue by lease id (Get leases or any consumer's).
+func (b *Broker) Ack(queueName string, ids ...uint64) error {
+	q, err := b.queue(queueName)
+	if err != nil {
+		return err
+	}
+	return q.ack(ids)
+}
+
+// Nack requeues or dead-letters deliveries of a queue by lease id.
+func (b *Broker) Nack(queueName string, requeue bool, ids ...uint64) error {
+	q, err := b.queue(queueName)
+	if err != nil {
+		return err
+	}
+	return q.nack(ids, requeue)
+}
+
+// ChangeLease sets a leased delivery's deadline to now+d; d == 0 makes it
+// visible again at once (requeue without counting as a failed delivery
+// beyond the one already counted).
+func (b *Broker) ChangeLease(queueName string, id uint64, d time.Duration) error {
+	q, err := b.queue(queueName)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	e, ok := q.unacked[id]
+	if !ok {
+		q.mu.Unlock()
+		return fmt.Errorf("lease %d not found: %w", id, ErrNotFound)
+	}
+	var dl []*deadLetter
+	if d <= 0 {
+		dl = q.requeueLocked(id, e, dl)
+	} else {
+		e.deadline = q.b.now().Add(d)
+		q.leases.push(timed{at: e.deadline, e: e, tok: id})
+		q.scheduleLocked(e.deadline)
+	}
+	kick := q.wantDispatchLocked()
+	q.mu.Unlock()
+	b.flushDeadLetters(dl)
+	if kick {
+		go q.dispatch()
+	}
+	return nil
+}
+
+// GetOptions configure a polling Get.
+type GetOptions struct {
+	Max   int           // up to this many messages (default 1)
+	NoAck bool          // settle on hand-over
+	Lease time.Duration // lease length; 0 = the queue's visibility timeout (or until ack)
+	Wait  time.Duration // long poll: wait up to this long for a first message
+	Owner string
+}
+
+// Get takes up to o.Max ready messages without a consumer. With o.Wait it
+// waits for the first message to arrive (long polling). An empty result
+// with a nil error means the queue stayed empty.
+func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*Delivery, error) {
+	q, err := b.queue(queueName)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.checkOwner(o.Owner); err != nil {
+		return nil, err
+	}
+	if o.Max <= 0 {
+		o.Max = 1
+	}
+	var deadline <-chan time.Time
+	if o.Wait > 0 {
+		t := time.NewTimer(o.Wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		q.mu.Lock()
+		if q.deleted {
+			q.mu.Unlock()
+			return nil, fmt.Errorf("queue '%s' deleted: %w", queueName, ErrNotFound)
+		}
+		q.lastUsed = b.now()
+		now := b.now()
+		var out []*Delivery
+		var dl []*deadLetter
+		for len(out) < o.Max {
+			var e *entry
+			e, dl = q.takeReadyLocked(nil, now, dl)
+			if e == nil {
+				break
+			}
+			tmp := &Consumer{opts: ConsumeOptions{NoAck: o.NoAck}}
+			if !o.NoAck {
+				tmp = nil
+			}
+			d := q.leaseLocked(e, tmp, o.Lease, now)
+			out = append(out, d)
+		}
+		if len(out) > 0 {
+			out[len(out)-1].MessageCount = q.nready
+		}
+		var wait chan struct{}
+		if len(out) == 0 && deadline != nil {
+			wait = make(chan struct{})
+			q.waiters = append(q.waiters, wait)
+		}
+		q.scheduleLocked(q.nextDeadlineLocked())
+		q.mu.Unlock()
+		b.flushDeadLetters(dl)
+		if len(out) > 0 {
+			b.stats.Delivered.Add(uint64(len(out)))
+			return out, nil
+		}
+		if wait == nil {
+			return nil, nil
+		}
+		select {
+		case <-wait:
+		case <-deadline:
+			q.removeWaiter(wait)
+			return nil, nil
+		case <-ctx.Done():
+			q.removeWaiter(wait)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (q *queue) removeWaiter(w chan struct{}) {
+	q.mu.Lock()
+	for i, x := range q.waiters {
+		if x == w {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			break
+		}
+	}
+	q.mu.Unlock()
+}
+
+func (q *queue) wakeWaitersLocked() {
+	for _, w := range q.waiters {
+		close(w)
+	}
+	q.waiters = nil
+}

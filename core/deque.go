@@ -1,0 +1,112 @@
+package core
+
+import (
+	"container/heap"
+	"time"
+)
+
+// deque is a FIFO of entries with O(1) push/pop at both ends.
+type deque struct {
+	buf  []*entry
+	head int
+}
+
+func (d *deque) len() int { return len(d.buf) - d.head }
+
+func (d *deque) pushBack(e *entry) { d.buf = append(d.buf, e) }
+
+func (d *deque) pushFront(e *entry) {
+	if d.head > 0 {
+		d.head--
+		d.buf[d.head] = e
+		return
+	}
+	d.buf = append(d.buf, nil)
+	copy(d.buf[1:], d.buf)
+	d.buf[0] = e
+}
+
+func (d *deque) front() *entry {
+	if d.head >= len(d.buf) {
+		return nil
+	}
+	return d.buf[d.head]
+}
+
+func (d *deque) popFront() *entry {
+	if d.head >= len(d.buf) {
+		return nil
+	}
+	e := d.buf[d.head]
+	d.buf[d.head] = nil
+	d.head++
+	if d.head == len(d.buf) {
+		d.buf = d.buf[:0]
+		d.head = 0
+	} else if d.head > 1024 && d.head*2 > len(d.buf) {
+		n := copy(d.buf, d.buf[d.head:])
+		clear(d.buf[n:])
+		d.buf = d.buf[:n]
+		d.head = 0
+	}
+	return e
+}
+
+// at returns the i-th entry from the front.
+func (d *deque) at(i int) *entry { return d.buf[d.head+i] }
+
+// removeAt removes the i-th entry from the front (O(n)).
+func (d *deque) removeAt(i int) *entry {
+	if i == 0 {
+		return d.popFront()
+	}
+	idx := d.head + i
+	e := d.buf[idx]
+	copy(d.buf[idx:], d.buf[idx+1:])
+	d.buf[len(d.buf)-1] = nil
+	d.buf = d.buf[:len(d.buf)-1]
+	return e
+}
+
+func (d *deque) clear() []*entry {
+	out := d.buf[d.head:]
+	d.buf = nil
+	d.head = 0
+	return out
+}
+
+// timed is a heap item: an entry due at a time, valid while the entry's
+// lease (or delay) token still equals tok.
+type timed struct {
+	at  time.Time
+	e   *entry
+	tok uint64
+}
+
+// timeHeap is a min-heap of timed items. Stale items (whose entry moved on)
+// are skipped when popped.
+type timeHeap []timed
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(timed)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	t := old[n]
+	old[n] = timed{}
+	*h = old[:n]
+	return t
+}
+
+func (h *timeHeap) push(t timed) { heap.Push(h, t) }
+
+func (h *timeHeap) peek() (timed, bool) {
+	if len(*h) == 0 {
+		return timed{}, false
+	}
+	return (*h)[0], true
+}
+
+func (h *timeHeap) pop() timed { return heap.Pop(h).(timed) }

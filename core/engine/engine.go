@@ -1,0 +1,427 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options configure the engine.
+type Options struct {
+	Dir        string // store directory (required)
+	SyncAlways bool   // fsync every write before acknowledging it
+	Logger     *slog.Logger
+	// Window is the number of outstanding async publishes (default 1024,
+	// 64 with SyncAlways).
+	Window int
+}
+
+const (
+	streamName  = "MSGS"
+	bucketName  = "META"
+	subjPrefix  = "q."
+	flushPeriod = 20 * time.Millisecond
+)
+
+// Engine is an embedded JetStream store.
+type Engine struct {
+	log    *slog.Logger
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+
+	pmu     sync.Mutex
+	pending map[*nats.Msg]func(uint64, error)
+
+	cmu   sync.Mutex
+	ccond *sync.Cond
+	comps []completion
+	cdone chan struct{}
+
+	amu     sync.Mutex
+	queues  map[string]*acks // by subject
+	removed int
+
+	stop     chan struct{}
+	flushed  chan struct{}
+	closeMu  sync.Once
+	closeErr error
+}
+
+type completion struct {
+	done func(uint64, error)
+	seq  uint64
+	err  error
+}
+
+// acks tracks, per queue subject, the stored sequences still live (in
+// append order) and those removed but not yet purged.
+type acks struct {
+	live    []uint64
+	head    int
+	removed map[uint64]bool
+	aged    map[uint64]bool // removed out of order for at least one flush
+}
+
+// Open starts the embedded server on dir and opens (or creates) the stream
+// and the metadata bucket.
+func Open(o Options) (*Engine, error) {
+	if o.Logger == nil {
+		return nil, errors.New("engine: Logger is required")
+	}
+	if err := checkDir(o.Dir); err != nil {
+		return nil, err
+	}
+	if o.Window <= 0 {
+		o.Window = 1024
+		if o.SyncAlways {
+			o.Window = 64
+		}
+	}
+	sopts := &server.Options{
+		ServerName:         "broker-store",
+		JetStream:          true,
+		StoreDir:           o.Dir,
+		DontListen:         true,
+		NoLog:              true,
+		NoSigs:             true,
+		SyncAlways:         o.SyncAlways,
+		JetStreamMaxMemory: 1 << 30,
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("node.data_dir %s: start store: %w", o.Dir, err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("node.data_dir %s: store did not start", o.Dir)
+	}
+	e := &Engine{log: o.Logger, srv: srv, pending: map[*nats.Msg]func(uint64, error){},
+		queues: map[string]*acks{}, stop: make(chan struct{}), flushed: make(chan struct{}), cdone: make(chan struct{})}
+	e.ccond = sync.NewCond(&e.cmu)
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("broker-engine"), nats.MaxReconnects(-1))
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("store connect: %w", err)
+	}
+	e.nc = nc
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(o.Window),
+		jetstream.WithPublishAsyncAckHandler(e.onAck),
+		jetstream.WithPublishAsyncErrHandler(e.onAckErr))
+	if err != nil {
+		e.shutdown()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	e.js = js
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        streamName,
+		Subjects:    []string{subjPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		AllowDirect: true,
+		Duplicates:  0,
+		MaxMsgSize:  8 << 20,
+	})
+	if err != nil {
+		e.shutdown()
+		return nil, fmt.Errorf("store stream: %w", err)
+	}
+	e.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucketName, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		e.shutdown()
+		return nil, fmt.Errorf("store metadata bucket: %w", err)
+	}
+	go e.completions()
+	go e.flusher()
+	return e, nil
+}
+
+func checkDir(dir string) error {
+	if dir == "" {
+		return errors.New("node.data_dir: empty")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("node.data_dir %s: %w", dir, err)
+	}
+	probe := filepath.Join(dir, ".write-probe")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		return fmt.Errorf("node.data_dir %s: not writable: %w", dir, err)
+	}
+	return os.Remove(probe)
+}
+
+// Close flushes pending removals and stops the server.
+func (e *Engine) Close() error {
+	e.closeMu.Do(func() {
+		close(e.stop)
+		<-e.flushed
+		select {
+		case <-e.js.PublishAsyncComplete():
+		case <-time.After(5 * time.Second):
+		}
+		e.cmu.Lock()
+		e.comps = append(e.comps, completion{}) // sentinel: nil done ends the loop
+		e.ccond.Signal()
+		e.cmu.Unlock()
+		<-e.cdone
+		e.shutdown()
+	})
+	return e.closeErr
+}
+
+func (e *Engine) shutdown() {
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}
+
+func subject(queue string) string {
+	return subjPrefix + base64.RawURLEncoding.EncodeToString([]byte(queue))
+}
+
+func queueOf(subj string) (string, bool) {
+	if !strings.HasPrefix(subj, subjPrefix) {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(subj[len(subjPrefix):])
+	return string(b), err == nil
+}
+
+// Append stores rec for queue. done runs with the stream sequence once the
+// write is acknowledged (after fsync with SyncAlways), or with an error.
+// Callbacks run in append order on one goroutine and may call Append.
+func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err error)) {
+	m := &nats.Msg{Subject: subject(queue), Data: rec}
+	e.pmu.Lock()
+	e.pending[m] = done
+	e.pmu.Unlock()
+	if _, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second)); err != nil {
+		e.pmu.Lock()
+		_, mine := e.pending[m]
+		delete(e.pending, m)
+		e.pmu.Unlock()
+		if mine {
+			e.complete(completion{done: done, err: err})
+		}
+	}
+}
+
+func (e *Engine) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	e.pmu.Lock()
+	done, ok := e.pending[m]
+	delete(e.pending, m)
+	e.pmu.Unlock()
+	if !ok {
+		return
+	}
+	e.track(m.Subject, ack.Sequence)
+	e.complete(completion{done: done, seq: ack.Sequence})
+}
+
+func (e *Engine) onAckErr(_ jetstream.JetStream, m *nats.Msg, err error) {
+	e.pmu.Lock()
+	done, ok := e.pending[m]
+	delete(e.pending, m)
+	e.pmu.Unlock()
+	if ok {
+		e.complete(completion{done: done, err: err})
+	}
+}
+
+func (e *Engine) complete(c completion) {
+	e.cmu.Lock()
+	e.comps = append(e.comps, c)
+	e.ccond.Signal()
+	e.cmu.Unlock()
+}
+
+// completions runs done callbacks off the NATS ack goroutine, in order.
+func (e *Engine) completions() {
+	defer close(e.cdone)
+	var batch []completion
+	for {
+		e.cmu.Lock()
+		for len(e.comps) == 0 {
+			e.ccond.Wait()
+		}
+		batch, e.comps = e.comps, batch[:0]
+		e.cmu.Unlock()
+		for i, c := range batch {
+			if c.done == nil {
+				return
+			}
+			c.done(c.seq, c.err)
+			batch[i] = completion{}
+		}
+	}
+}
+
+func (e *Engine) track(subj string, seq uint64) {
+	e.amu.Lock()
+	a := e.queues[subj]
+	if a == nil {
+		a = &acks{removed: map[uint64]bool{}, aged: map[uint64]bool{}}
+		e.queues[subj] = a
+	}
+	a.live = append(a.live, seq)
+	e.amu.Unlock()
+}
+
+// Remove marks a stored message of queue as acknowledged; the store drops
+// it within a flush period (in-order acks fold into one purge).
+func (e *Engine) Remove(queue string, seq uint64) {
+	subj := subject(queue)
+	e.amu.Lock()
+	a := e.queues[subj]
+	if a == nil {
+		a = &acks{removed: map[uint64]bool{}, aged: map[uint64]bool{}}
+		e.queues[subj] = a
+	}
+	a.removed[seq] = true
+	e.removed++
+	e.amu.Unlock()
+}
+
+// Purge deletes every stored message of queue (queue deleted).
+func (e *Engine) Purge(queue string) {
+	subj := subject(queue)
+	e.amu.Lock()
+	delete(e.queues, subj)
+	e.amu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		e.log.Error("store purge", "dest", queue, "err", err)
+	}
+}
+
+func (e *Engine) flusher() {
+	defer close(e.flushed)
+	t := time.NewTicker(flushPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			e.flush(true)
+			return
+		case <-t.C:
+			e.flush(false)
+		}
+	}
+}
+
+type purgeOp struct {
+	subj string
+	upTo uint64 // purge seq < upTo
+}
+
+// flush turns removals into purges (contiguous from the oldest live
+// message) and deletes (out of order, once they have waited one period).
+func (e *Engine) flush(final bool) {
+	e.amu.Lock()
+	if e.removed == 0 {
+		e.amu.Unlock()
+		return
+	}
+	var purges []purgeOp
+	var deletes []uint64
+	e.removed = 0
+	for subj, a := range e.queues {
+		if len(a.removed) == 0 {
+			continue
+		}
+		start := a.head
+		for a.head < len(a.live) && a.removed[a.live[a.head]] {
+			delete(a.removed, a.live[a.head])
+			delete(a.aged, a.live[a.head])
+			a.head++
+		}
+		if a.head > start {
+			purges = append(purges, purgeOp{subj: subj, upTo: a.live[a.head-1] + 1})
+		}
+		if a.head > 4096 && a.head*2 > len(a.live) {
+			a.live = append(a.live[:0:0], a.live[a.head:]...)
+			a.head = 0
+		}
+		for seq := range a.removed {
+			if a.aged[seq] || final {
+				deletes = append(deletes, seq)
+				delete(a.removed, seq)
+				delete(a.aged, seq)
+				a.live = dropSeq(a.live, a.head, seq)
+			} else {
+				a.aged[seq] = true
+				e.removed++
+			}
+		}
+	}
+	e.amu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, p := range purges {
+		if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(p.subj), jetstream.WithPurgeSequence(p.upTo)); err != nil {
+			e.log.Error("store purge acked", "err", err)
+		}
+	}
+	e.deleteMany(ctx, deletes)
+}
+
+func dropSeq(live []uint64, head int, seq uint64) []uint64 {
+	lo, hi := head, len(live)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if live[mid] < seq {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(live) && live[lo] == seq {
+		return append(live[:lo], live[lo+1:]...)
+	}
+	return live
+}
+
+func (e *Engine) deleteMany(ctx context.Context, seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	const workers = 16
+	ch := make(chan uint64)
+	var wg sync.WaitGroup
+	for i := 0; i < min(workers, len(seqs)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range ch {
+				if err := e.stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+					e.log.Error("store delete acked", "seq", seq, "err", err)
+				}
+			}
+		}()
+	}
+	for _, s := range seqs {
+		ch <- s
+	}
+	close(ch)
+	wg.Wait()
+}

@@ -1,0 +1,397 @@
+package core
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// PublishResult says where a message went.
+type PublishResult struct {
+	// Routed is the number of queues that took the message; 0 = unroutable.
+	Routed int
+}
+
+// tracker calls done once every queue's copy is safe.
+type tracker struct {
+	pending atomic.Int32
+	failed  atomic.Pointer[error]
+	done    func(error)
+}
+
+func (t *tracker) finish(err error) {
+	if t == nil {
+		return
+	}
+	if err != nil {
+		t.failed.CompareAndSwap(nil, &err)
+	}
+	if t.pending.Add(-1) == 0 && t.done != nil {
+		if p := t.failed.Load(); p != nil {
+			t.done(*p)
+		} else {
+			t.done(nil)
+		}
+	}
+}
+
+var routePool = sync.Pool{New: func() any { s := make([]*queue, 0, 8); return &s }}
+
+// Publish routes m through exchange with routing key key. It returns at once
+// with the routing result; done (may be nil) runs once every durable copy
+// is stored (or with the first error, for example ErrQuotaExceeded from a
+// reject-publish queue). done may run before Publish returns, on the
+// caller's goroutine, or later on another one; it runs exactly once when
+// Publish returns a nil error, and never otherwise.
+func (b *Broker) Publish(exchangeName, key string, m *Message, done func(error)) (PublishResult, error) {
+	if b.closed.Load() {
+		return PublishResult{}, fmt.Errorf("broker: %w", ErrClosed)
+	}
+	now := b.now()
+	m.Exchange, m.RoutingKey = exchangeName, key
+	if m.ID == "" {
+		m.ID = newID()
+	}
+	if m.SentAt.IsZero() {
+		m.SentAt = now
+	}
+	qsp := routePool.Get().(*[]*queue)
+	qs := (*qsp)[:0]
+	b.mu.RLock()
+	x, ok := b.exchanges[exchangeName]
+	if !ok {
+		b.mu.RUnlock()
+		routePool.Put(qsp)
+		return PublishResult{}, fmt.Errorf("no exchange '%s' in vhost '/': %w", exchangeName, ErrNotFound)
+	}
+	qs = b.routeLocked(x, m, qs, 0)
+	b.mu.RUnlock()
+	b.stats.Published.Add(1)
+	if len(qs) == 0 {
+		b.stats.Unroutable.Add(1)
+		routePool.Put(qsp)
+		if done != nil {
+			done(nil)
+		}
+		return PublishResult{}, nil
+	}
+	res := PublishResult{Routed: len(qs)}
+	var t *tracker
+	if done != nil {
+		t = &tracker{done: done}
+		t.pending.Store(int32(len(qs)) + 1)
+	}
+	for i, q := range qs {
+		mm := m
+		if q.cfg.FIFO && i > 0 {
+			mm = m.Clone()
+		}
+		q.enqueue(mm, t, now)
+		qs[i] = nil
+	}
+	*qsp = qs[:0]
+	routePool.Put(qsp)
+	t.finish(nil)
+	return res, nil
+}
+
+// routeLocked appends the queues m reaches from x (b.mu read-held),
+// following exchange-to-exchange bindings and alternate exchanges.
+func (b *Broker) routeLocked(x *exchange, m *Message, qs []*queue, depth int) []*queue {
+	if depth > 8 {
+		return qs
+	}
+	start := len(qs)
+	if x.cfg.Name == "" {
+		if q, ok := b.queues[m.RoutingKey]; ok {
+			return append(qs, q)
+		}
+		return qs
+	}
+	var buf [8]*Binding
+	for _, bd := range x.route(m, buf[:0]) {
+		if bd.filter != nil && !bd.filter.Match(m) {
+			continue
+		}
+		if bd.destQueue != nil {
+			if !containsQueue(qs, bd.destQueue) {
+				qs = append(qs, bd.destQueue)
+			}
+		} else if bd.destExchange != nil {
+			qs = b.routeLocked(bd.destExchange, m, qs, depth+1)
+		}
+	}
+	if len(qs) == start && x.cfg.AlternateExchange != "" {
+		if ae, ok := b.exchanges[x.cfg.AlternateExchange]; ok {
+			qs = b.routeLocked(ae, m, qs, depth+1)
+		}
+	}
+	return qs
+}
+
+func containsQueue(qs []*queue, q *queue) bool {
+	if len(qs) > 64 {
+		// Fan-out to many queues: bindings already point at distinct
+		// queues in the common case; a linear scan would be quadratic.
+		return false
+	}
+	for _, x := range qs {
+		if x == q {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue adds m to q, storing it first when q is durable and m persistent.
+func (q *queue) enqueue(m *Message, t *tracker, now time.Time) {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		t.finish(nil)
+		return
+	}
+	if q.cfg.MaxMessageSize > 0 && len(m.Body) > q.cfg.MaxMessageSize {
+		q.mu.Unlock()
+		t.finish(fmt.Errorf("message of %d bytes over the %d byte limit of queue '%s': %w", len(m.Body), q.cfg.MaxMessageSize, q.cfg.Name, ErrTooLarge))
+		return
+	}
+	if q.cfg.FIFO {
+		if m.DedupID != "" && q.cfg.DedupWindow > 0 {
+			if q.dedup == nil {
+				q.dedup = map[string]time.Time{}
+			}
+			if exp, ok := q.dedup[m.DedupID]; ok && now.Before(exp) {
+				q.mu.Unlock()
+				t.finish(nil)
+				return
+			}
+			if len(q.dedup) > 4096 {
+				for k, exp := range q.dedup {
+					if !now.Before(exp) {
+						delete(q.dedup, k)
+					}
+				}
+			}
+			q.dedup[m.DedupID] = now.Add(q.cfg.DedupWindow)
+		}
+		q.fifoSeq++
+		m.Sequence = q.fifoSeq
+	}
+	if q.rejectFullLocked(len(m.Body)) {
+		dlx := q.cfg.Overflow == OverflowRejectPublishDLX
+		q.mu.Unlock()
+		if dlx {
+			q.b.flushDeadLetters([]*deadLetter{{q: q, e: &entry{msg: m, size: len(m.Body)}, reason: "maxlen"}})
+		}
+		t.finish(fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded))
+		return
+	}
+	e := &entry{msg: m, size: len(m.Body), enqueued: now}
+	q.setTimesLocked(e, now)
+	if q.cfg.Durable && m.Props.Persistent && q.b.eng != nil {
+		q.mu.Unlock()
+		rec := EncodeMessage(make([]byte, 0, len(m.Body)+128), m)
+		q.b.eng.Append(q.key, rec, func(seq uint64, err error) {
+			if err != nil {
+				t.finish(fmt.Errorf("store: %w: %v", ErrUnavailable, err))
+				return
+			}
+			e.seq = seq
+			q.insert(e, t)
+		})
+		return
+	}
+	q.insertLocked(e, t)
+}
+
+func (q *queue) insert(e *entry, t *tracker) {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		t.finish(nil)
+		return
+	}
+	q.insertLocked(e, t)
+}
+
+// insertLocked adds e and unlocks q.
+func (q *queue) insertLocked(e *entry, t *tracker) {
+	var dl []*deadLetter
+	if q.rejectFullLocked(e.size) {
+		q.mu.Unlock()
+		if e.seq != 0 {
+			q.b.eng.Remove(q.key, e.seq)
+		}
+		t.finish(fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded))
+		return
+	}
+	q.bytes += int64(e.size)
+	if !e.visible.IsZero() {
+		q.delayed.push(timed{at: e.visible, e: e})
+		q.scheduleLocked(e.visible)
+	} else {
+		q.pushReadyLocked(e, false)
+		if !e.expires.IsZero() && q.nready == 1 {
+			q.scheduleLocked(e.expires)
+		}
+	}
+	dl = q.dropHeadLocked(dl)
+	q.wakeWaitersLocked()
+	start := q.wantDispatchLocked()
+	q.mu.Unlock()
+	t.finish(nil)
+	q.b.flushDeadLetters(dl)
+	if start {
+		go q.dispatch()
+	}
+}
+
+func (q *queue) setTimesLocked(e *entry, now time.Time) {
+	m := e.msg
+	if mp := m.Props.Priority; q.cfg.MaxPriority > 0 && m.Props.HasPriority {
+		e.pri = min(mp, q.cfg.MaxPriority)
+	}
+	ttl := q.cfg.MessageTTL
+	if m.Props.Expiration > 0 && (ttl == 0 || m.Props.Expiration < ttl) {
+		ttl = m.Props.Expiration
+	}
+	if ttl > 0 {
+		e.expires = now.Add(ttl)
+	}
+	if r := q.cfg.Retention; r > 0 {
+		if exp := m.SentAt.Add(r); e.expires.IsZero() || exp.Before(e.expires) {
+			e.expires = exp
+			e.dropExpired = true
+		}
+	}
+	delay := m.Delay
+	if delay == 0 {
+		delay = q.cfg.DeliveryDelay
+	}
+	if delay > 0 {
+		e.visible = now.Add(delay)
+	}
+}
+
+func (q *queue) rejectFullLocked(size int) bool {
+	if q.cfg.Overflow != OverflowRejectPublish && q.cfg.Overflow != OverflowRejectPublishDLX {
+		return false
+	}
+	n := int64(q.nready + q.delayed.Len())
+	return (q.cfg.MaxLength > 0 && n >= q.cfg.MaxLength) || (q.cfg.MaxBytes > 0 && q.bytes+int64(size) > q.cfg.MaxBytes)
+}
+
+// dropHeadLocked enforces max-length/max-bytes by dropping the oldest ready messages.
+func (q *queue) dropHeadLocked(dl []*deadLetter) []*deadLetter {
+	if q.cfg.Overflow != OverflowDropHead {
+		return dl
+	}
+	for (q.cfg.MaxLength > 0 && int64(q.nready) > q.cfg.MaxLength) || (q.cfg.MaxBytes > 0 && q.bytes > q.cfg.MaxBytes && q.nready > 0) {
+		var e *entry
+		for lvl := 0; lvl < len(q.ready) && e == nil; lvl++ {
+			e = q.ready[lvl].popFront()
+		}
+		if e == nil {
+			break
+		}
+		q.nready--
+		q.b.stats.Dropped.Add(1)
+		dl = q.deadLetterLocked(e, "maxlen", dl)
+	}
+	return dl
+}
+
+// expireLocked handles an entry whose TTL or retention ran out.
+func (q *queue) expireLocked(e *entry, dl []*deadLetter) []*deadLetter {
+	q.b.stats.Expired.Add(1)
+	if e.dropExpired {
+		q.forgetLocked(e)
+		return dl
+	}
+	return q.deadLetterLocked(e, "expired", dl)
+}
+
+// deadLetterLocked removes e and, when the queue has a dead-letter target,
+// schedules its republish (done by flushDeadLetters without locks).
+func (q *queue) deadLetterLocked(e *entry, reason string, dl []*deadLetter) []*deadLetter {
+	if !q.cfg.HasDeadLetter {
+		q.forgetLocked(e)
+		return dl
+	}
+	dl = append(dl, &deadLetter{q: q, e: e, reason: reason})
+	return dl
+}
+
+// flushDeadLetters republishes dead letters with an x-death record, then
+// removes the originals once the copies are safe.
+func (b *Broker) flushDeadLetters(dl []*deadLetter) {
+	for _, d := range dl {
+		q, e := d.q, d.e
+		q.mu.Lock()
+		cfg := q.cfg
+		q.mu.Unlock()
+		m := e.msg.Clone()
+		m.Props.Headers = addDeath(m.Props.Headers, cfg.Name, d.reason, e.msg, b.now())
+		m.Props.Expiration = 0
+		m.Delay = 0
+		m.ID = e.msg.ID
+		key := cfg.DeadLetterRoutingKey
+		if key == "" {
+			key = e.msg.RoutingKey
+		}
+		b.stats.DeadLetters.Add(1)
+		finish := func(error) {
+			q.mu.Lock()
+			q.forgetLocked(e)
+			q.mu.Unlock()
+		}
+		if _, err := b.Publish(cfg.DeadLetterExchange, key, m, finish); err != nil {
+			finish(err)
+		}
+	}
+}
+
+// addDeath returns headers with the RabbitMQ-style x-death list updated.
+func addDeath(h Table, queue, reason string, orig *Message, now time.Time) Table {
+	out := make(Table, len(h)+3)
+	for k, v := range h {
+		out[k] = v
+	}
+	var deaths []any
+	if old, ok := h["x-death"].([]any); ok {
+		deaths = append(deaths, old...)
+	}
+	for i, d := range deaths {
+		t, ok := d.(Table)
+		if ok && t["queue"] == queue && t["reason"] == reason {
+			nt := make(Table, len(t))
+			for k, v := range t {
+				nt[k] = v
+			}
+			cnt, _ := nt["count"].(int64)
+			nt["count"] = cnt + 1
+			nt["time"] = now
+			deaths = append(deaths[:i:i], deaths[i+1:]...)
+			deaths = append([]any{nt}, deaths...)
+			out["x-death"] = deaths
+			return out
+		}
+	}
+	rec := Table{"count": int64(1), "reason": reason, "queue": queue, "time": now,
+		"exchange": orig.Exchange, "routing-keys": []any{orig.RoutingKey}}
+	if orig.Props.Expiration > 0 {
+		rec["original-expiration"] = fmt.Sprint(orig.Props.Expiration.Milliseconds())
+	}
+	out["x-death"] = append([]any{rec}, deaths...)
+	if _, ok := out["x-first-death-queue"]; !ok {
+		out["x-first-death-queue"] = queue
+		out["x-first-death-reason"] = reason
+		out["x-first-death-exchange"] = orig.Exchange
+	}
+	out["x-last-death-queue"] = queue
+	out["x-last-death-reason"] = reason
+	out["x-last-death-exchange"] = orig.Exchange
+	return out
+}
