@@ -1,0 +1,13 @@
+package app
+
+import (
+	"context"
+
+	"github.com/omnibroker/broker/listeners"
+)
+
+// newAMQP returns the AMQP connection handler and an optional closer run at
+// shutdown; a nil handler means the protocol is not built yet.
+func newAMQP(env Env) (listeners.ConnHandler, func(context.Context) error, error) {
+	return nil, nil, nil
+}
