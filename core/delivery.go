@@ -55,15 +55,30 @@ func (q *queue) dispatch() {
 		q.mu.Unlock()
 		q.b.flushDeadLetters(dl)
 		var refused []pendingDelivery
+		var refusers []*Consumer
+		noack := 0
 		for i, p := range batch {
-			if p.c.paused || !p.c.h(p.d) {
+			if containsConsumer(refusers, p.c) || !p.c.h(p.d) {
 				refused = append(refused, batch[i])
+				if !containsConsumer(refusers, p.c) {
+					refusers = append(refusers, p.c)
+				}
 				continue
+			}
+			if p.c.opts.NoAck {
+				noack++
 			}
 			q.b.stats.Delivered.Add(1)
 		}
-		if len(refused) > 0 {
+		if len(refused) > 0 || noack > 0 {
 			q.mu.Lock()
+			if noack > 0 {
+				for _, p := range batch {
+					if p.c.opts.NoAck && !containsConsumer(refusers, p.c) {
+						q.forgetLocked(p.e)
+					}
+				}
+			}
 			for i := len(refused) - 1; i >= 0; i-- {
 				p := refused[i]
 				p.c.paused = true
@@ -181,8 +196,7 @@ func (q *queue) leaseLocked(e *entry, c *Consumer, lease time.Duration, now time
 	d := &Delivery{Queue: q.cfg.Name, Message: e.msg, Redelivered: e.deliveries > 1 || e.recov,
 		DeliveryCount: e.deliveries, FirstDelivery: e.first, EnqueuedAt: e.enqueued}
 	if c != nil && c.opts.NoAck {
-		q.forgetLocked(e)
-		return d
+		return d // settled by the caller once handed over
 	}
 	id := q.b.nextLease()
 	e.lease = id
@@ -436,6 +450,9 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 				tmp = nil
 			}
 			d := q.leaseLocked(e, tmp, o.Lease, now)
+			if o.NoAck {
+				q.forgetLocked(e)
+			}
 			out = append(out, d)
 		}
 		if len(out) > 0 {
@@ -484,4 +501,13 @@ func (q *queue) wakeWaitersLocked() {
 		close(w)
 	}
 	q.waiters = nil
+}
+
+func containsConsumer(list []*Consumer, c *Consumer) bool {
+	for _, x := range list {
+		if x == c {
+			return true
+		}
+	}
+	return false
 }

@@ -211,7 +211,7 @@ func (b *Broker) bindLocked(bd *Binding, persist bool) error {
 	case KindDirect:
 		src.direct[bd.Key] = append(src.direct[bd.Key], bd)
 	case KindTopic:
-		src.topic.add(strings.Split(bd.Key, "."), bd)
+		src.topic.add(topicWords(bd.Key), bd)
 		src.cache = nil
 	}
 	if bd.destExchange != nil {
@@ -288,7 +288,7 @@ func (b *Broker) removeBindingLocked(src *exchange, bd *Binding) {
 			delete(src.direct, bd.Key)
 		}
 	case KindTopic:
-		src.topic.remove(strings.Split(bd.Key, "."), bd)
+		src.topic.remove(topicWords(bd.Key), bd)
 		src.cache = nil
 	}
 	if bd.destExchange != nil {

@@ -169,7 +169,7 @@ func (x *exchange) topicMatch(key string) []*Binding {
 		return r
 	}
 	topicCacheMu.Unlock()
-	r := x.topic.match(strings.Split(key, "."), nil)
+	r := x.topic.match(topicWords(key), nil)
 	r = dedupBindings(r)
 	topicCacheMu.Lock()
 	if x.cache == nil || len(x.cache) >= topicCacheMax {
@@ -277,4 +277,12 @@ func tableKey(t Table) string {
 		fmt.Fprintf(&sb, "%s=%v;", k, t[k])
 	}
 	return sb.String()
+}
+
+// topicWords splits a routing key or pattern into words; "" has none.
+func topicWords(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return strings.Split(key, ".")
 }
