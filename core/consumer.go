@@ -34,6 +34,7 @@ type Consumer struct {
 	// guarded by q.mu
 	unacked  int
 	paused   bool
+	resumes  uint64 // Resume calls; a refusal only pauses if none came since the delivery was collected
 	closed   bool
 	prefetch int
 }
@@ -95,6 +96,7 @@ func (c *Consumer) SetPrefetch(n int) {
 func (c *Consumer) Resume() {
 	c.q.mu.Lock()
 	c.paused = false
+	c.resumes++
 	c.q.mu.Unlock()
 	c.q.kick()
 }

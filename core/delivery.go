@@ -15,9 +15,10 @@ type deadLetter struct {
 }
 
 type pendingDelivery struct {
-	c *Consumer
-	d *Delivery
-	e *entry
+	c       *Consumer
+	d       *Delivery
+	e       *entry
+	resumes uint64 // c.resumes when collected
 }
 
 // kick makes sure a dispatcher runs if there is work.
@@ -81,7 +82,11 @@ func (q *queue) dispatch() {
 			}
 			for i := len(refused) - 1; i >= 0; i-- {
 				p := refused[i]
-				p.c.paused = true
+				// A Resume between the refusal and this lock must not be
+				// lost: pause only if none came since collection.
+				if p.c.resumes == p.resumes {
+					p.c.paused = true
+				}
 				q.unleaseLocked(p.e, p.c)
 				q.pushReadyLocked(p.e, true)
 			}
@@ -113,7 +118,7 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 			continue
 		}
 		d := q.leaseLocked(e, c, 0, now)
-		batch = append(batch, pendingDelivery{c: c, d: d, e: e})
+		batch = append(batch, pendingDelivery{c: c, d: d, e: e, resumes: c.resumes})
 	}
 	return batch, dl
 }
