@@ -1,0 +1,299 @@
+package awsapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/omnibroker/broker/core"
+)
+
+// DefaultMaxBody bounds a request body: a 1 MiB SQS batch JSON-escaped or
+// percent-encoded stays well below it.
+const DefaultMaxBody = 10 << 20
+
+// Handler serves one action; see the package documentation.
+type Handler func(r *Request) (any, error)
+
+// Service is one AWS API served by the dispatcher.
+type Service struct {
+	// Name is the SigV4 credential-scope service name ("sqs", "sns").
+	Name string
+	// TargetPrefix is the X-Amz-Target prefix of JSON 1.0 requests
+	// ("AmazonSQS"); "" when the service speaks Query only.
+	TargetPrefix string
+	// JSONTypePrefix is prepended to an error's Type in "__type"
+	// ("com.amazonaws.sqs#").
+	JSONTypePrefix string
+	// XMLNamespace is the xmlns of Query responses.
+	XMLNamespace string
+	// Actions by name.
+	Actions map[string]Handler
+	// QueryRules reshape flattened Query parameters for Request.Decode.
+	QueryRules QueryRules
+	// XMLRules shape Query (XML) results.
+	XMLRules XMLRules
+	// Owns, when set, claims an unsigned Query request whose action name
+	// several services share (SQS and SNS both have AddPermission).
+	Owns func(r *http.Request, form url.Values) bool
+	// MapError turns errors that are not *Error into one (nil = internal).
+	MapError func(error) *Error
+}
+
+// Options configure a Server.
+type Options struct {
+	Auth      Credentials // required: SigV4 secrets (usually the *core.Broker)
+	Logger    *slog.Logger
+	Region    string // default region when the request names none
+	AccountID string
+	Host      string // host[:port] for resource URLs; "" = the request's Host
+	MaxBody   int64  // 0 = DefaultMaxBody
+}
+
+// Server is the AWS HTTP dispatcher; it implements http.Handler.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.RWMutex
+	services []*Service
+	byTarget map[string]*Service
+	byName   map[string]*Service
+}
+
+// NewServer returns a dispatcher with no services.
+func NewServer(o Options) *Server {
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{opts: o, log: o.Logger, byTarget: map[string]*Service{}, byName: map[string]*Service{}}
+}
+
+// Register adds a service. It panics on a duplicate name or target prefix
+// (a wiring bug).
+func (s *Server) Register(svc Service) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.byName[svc.Name]; dup {
+		panic(fmt.Sprintf("awsapi: service %q registered twice", svc.Name))
+	}
+	p := &svc
+	s.services = append(s.services, p)
+	s.byName[svc.Name] = p
+	if svc.TargetPrefix != "" {
+		if _, dup := s.byTarget[svc.TargetPrefix]; dup {
+			panic(fmt.Sprintf("awsapi: target prefix %q registered twice", svc.TargetPrefix))
+		}
+		s.byTarget[svc.TargetPrefix] = p
+	}
+}
+
+// Region returns the default region.
+func (s *Server) Region() string { return s.opts.Region }
+
+// AccountID returns the account id used in URLs and ARNs.
+func (s *Server) AccountID() string { return s.opts.AccountID }
+
+// ServeHTTP decodes, authenticates, dispatches and renders one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	reqID := core.NewID()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("aws handler panic", "panic", p, "remote", hr.RemoteAddr)
+			writeError(w, Query, nil, reqID, ErrInternal)
+		}
+	}()
+	r := &Request{HTTP: hr, RequestID: reqID, Region: s.opts.Region, URLHost: s.opts.Host}
+	if r.URLHost == "" {
+		r.URLHost = hr.Host
+	}
+	if target := hr.Header.Get("X-Amz-Target"); target != "" {
+		r.Protocol = JSON
+		prefix, action, _ := strings.Cut(target, ".")
+		s.mu.RLock()
+		r.Service = s.byTarget[prefix]
+		s.mu.RUnlock()
+		r.Action = action
+	} else {
+		r.Protocol = Query
+	}
+	body, err := io.ReadAll(io.LimitReader(hr.Body, s.opts.MaxBody+1))
+	if err != nil {
+		writeError(w, r.Protocol, r.Service, reqID, Errorf("InvalidRequest", "The request body could not be read."))
+		return
+	}
+	if int64(len(body)) > s.opts.MaxBody {
+		writeError(w, r.Protocol, r.Service, reqID, ErrTooLarge)
+		return
+	}
+	sig, signed, aerr := parseAuth(hr)
+	if r.Protocol == Query {
+		if e := s.parseQuery(r, body); e != nil {
+			writeError(w, Query, nil, reqID, e)
+			return
+		}
+		r.Service = s.pickService(hr, r.Form, r.Action, sig.Service)
+	} else {
+		r.Body = body
+	}
+	if r.Service == nil {
+		if r.Protocol == Query && r.Action == "" {
+			writeError(w, r.Protocol, nil, reqID, ErrMissingAction)
+			return
+		}
+		writeError(w, r.Protocol, nil, reqID, InvalidAction(r.Action))
+		return
+	}
+	if aerr != nil {
+		writeError(w, r.Protocol, r.Service, reqID, aerr)
+		return
+	}
+	if e := s.authenticate(r, sig, signed, body); e != nil {
+		s.log.Warn("aws request refused", "reason", e.Code, "remote", hr.RemoteAddr, "action", r.Action)
+		writeError(w, r.Protocol, r.Service, reqID, e)
+		return
+	}
+	h, ok := r.Service.Actions[r.Action]
+	if !ok {
+		writeError(w, r.Protocol, r.Service, reqID, InvalidAction(r.Action))
+		return
+	}
+	res, err := h(r)
+	if err != nil {
+		writeError(w, r.Protocol, r.Service, reqID, s.toError(r, err))
+		return
+	}
+	s.writeResult(w, r, res)
+}
+
+func (s *Server) parseQuery(r *Request, body []byte) *Error {
+	form, err := url.ParseQuery(r.HTTP.URL.RawQuery)
+	if err != nil {
+		return Errorf("MalformedQueryString", "The query string is malformed.")
+	}
+	if len(body) > 0 {
+		ct, _, _ := mime.ParseMediaType(r.HTTP.Header.Get("Content-Type"))
+		if ct == "" || ct == "application/x-www-form-urlencoded" {
+			bf, err := url.ParseQuery(string(body))
+			if err != nil {
+				return Errorf("MalformedQueryString", "The request body is not a valid form.")
+			}
+			for k, v := range bf {
+				form[k] = append(form[k], v...)
+			}
+		}
+	}
+	r.Form = form
+	r.Action = form.Get("Action")
+	return nil
+}
+
+// pickService chooses the service of a Query request: the credential
+// scope's service name, else the only service with the action, else the
+// first whose Owns claims it.
+func (s *Server) pickService(hr *http.Request, form url.Values, action, scope string) *Service {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if svc, ok := s.byName[scope]; ok {
+		if _, has := svc.Actions[action]; has || action == "" {
+			return svc
+		}
+	}
+	var cands []*Service
+	for _, svc := range s.services {
+		if _, ok := svc.Actions[action]; ok {
+			cands = append(cands, svc)
+		}
+	}
+	switch len(cands) {
+	case 0:
+		if svc, ok := s.byName[scope]; ok {
+			return svc
+		}
+		return nil
+	case 1:
+		return cands[0]
+	}
+	for _, svc := range cands {
+		if svc.Owns != nil && svc.Owns(hr, form) {
+			return svc
+		}
+	}
+	return cands[0]
+}
+
+func (s *Server) authenticate(r *Request, sig sigV4, signed bool, body []byte) *Error {
+	anon := s.opts.Auth == nil || s.opts.Auth.AnonymousAllowed()
+	if signed && sig.Region != "" {
+		r.Region = sig.Region
+	}
+	if anon {
+		if signed {
+			r.AccessKey = sig.AccessKey
+		}
+		return nil
+	}
+	if !signed {
+		return ErrMissingAuth
+	}
+	secret, ok := s.opts.Auth.UserPassword(sig.AccessKey)
+	if !ok {
+		return ErrInvalidClientTokenID
+	}
+	if !sig.verify(r.HTTP, body, secret) {
+		return ErrSignatureDoesNotMatch
+	}
+	r.AccessKey = sig.AccessKey
+	return nil
+}
+
+func (s *Server) toError(r *Request, err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	if r.Service.MapError != nil {
+		if e := r.Service.MapError(err); e != nil {
+			return e
+		}
+	}
+	s.log.Error("aws action failed", "service", r.Service.Name, "action", r.Action, "err", err)
+	return ErrInternal
+}
+
+func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
+	h := w.Header()
+	h.Set("x-amzn-RequestId", r.RequestID)
+	var out []byte
+	var err error
+	if r.Protocol == JSON {
+		if res == nil {
+			out = []byte("{}")
+		} else {
+			out, err = json.Marshal(res)
+		}
+		h.Set("Content-Type", "application/x-amz-json-1.0")
+	} else {
+		out, err = encodeXML(r.Service, r.Action, r.RequestID, res)
+		h.Set("Content-Type", "text/xml")
+	}
+	if err != nil {
+		s.log.Error("aws encode result", "action", r.Action, "err", err)
+		writeError(w, r.Protocol, r.Service, r.RequestID, ErrInternal)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
+}

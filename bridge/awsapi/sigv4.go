@@ -1,0 +1,243 @@
+package awsapi
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Credentials is what SigV4 verification needs from the core: the secret of
+// an access key id (= user name) and whether anonymous access is allowed.
+// *core.Broker implements it.
+type Credentials interface {
+	UserPassword(name string) (string, bool)
+	AnonymousAllowed() bool
+}
+
+// sigV4 is a parsed SigV4 signature (header or presigned query form).
+type sigV4 struct {
+	AccessKey, Date, Region, Service string // credential scope
+	SignedHeaders                    []string
+	Signature                        string
+	AmzDate                          string
+	Presigned                        bool
+}
+
+// parseAuth extracts the SigV4 parameters of r. ok is false when the
+// request carries no signature at all; a malformed one returns an error.
+// AWS SigV4 "Authorization header": AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
+// SignedHeaders=a;b, Signature=hex.
+func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		const alg = "AWS4-HMAC-SHA256 "
+		if !strings.HasPrefix(h, alg) {
+			return sig, true, ErrIncompleteSignature
+		}
+		for _, part := range strings.Split(h[len(alg):], ",") {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch k {
+			case "Credential":
+				if !sig.setCredential(v) {
+					return sig, true, ErrIncompleteSignature
+				}
+			case "SignedHeaders":
+				sig.SignedHeaders = strings.Split(v, ";")
+			case "Signature":
+				sig.Signature = v
+			}
+		}
+		sig.AmzDate = r.Header.Get("X-Amz-Date")
+		if sig.AmzDate == "" {
+			sig.AmzDate = r.Header.Get("Date")
+		}
+		if sig.AccessKey == "" || sig.Signature == "" || len(sig.SignedHeaders) == 0 || sig.AmzDate == "" {
+			return sig, true, ErrIncompleteSignature
+		}
+		return sig, true, nil
+	}
+	q := r.URL.Query()
+	if q.Get("X-Amz-Algorithm") == "" {
+		return sig, false, nil
+	}
+	// AWS SigV4 "Authenticating requests: using query parameters" (presigned URLs).
+	if q.Get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" || !sig.setCredential(q.Get("X-Amz-Credential")) {
+		return sig, true, ErrIncompleteSignature
+	}
+	sig.SignedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	sig.Signature = q.Get("X-Amz-Signature")
+	sig.AmzDate = q.Get("X-Amz-Date")
+	sig.Presigned = true
+	if sig.Signature == "" || sig.AmzDate == "" {
+		return sig, true, ErrIncompleteSignature
+	}
+	return sig, true, nil
+}
+
+func (s *sigV4) setCredential(v string) bool {
+	p := strings.Split(v, "/")
+	if len(p) != 5 || p[4] != "aws4_request" || p[0] == "" {
+		return false
+	}
+	s.AccessKey, s.Date, s.Region, s.Service = p[0], p[1], p[2], p[3]
+	return true
+}
+
+// verify checks the signature of r (whose body was read into body) with
+// secret. AWS SigV4 "Create a canonical request" / "Create a string to
+// sign" / "Calculate the signature".
+func (s *sigV4) verify(r *http.Request, body []byte, secret string) bool {
+	var cr strings.Builder
+	cr.WriteString(r.Method)
+	cr.WriteByte('\n')
+	path, rawQuery, _ := strings.Cut(r.RequestURI, "?")
+	if path == "" || path[0] != '/' {
+		path = r.URL.EscapedPath()
+		rawQuery = r.URL.RawQuery
+	}
+	cr.WriteString(uriEncode(path, false))
+	cr.WriteByte('\n')
+	cr.WriteString(canonicalQuery(rawQuery, s.Presigned))
+	cr.WriteByte('\n')
+	for _, h := range s.SignedHeaders {
+		cr.WriteString(h)
+		cr.WriteByte(':')
+		cr.WriteString(headerValue(r, h))
+		cr.WriteByte('\n')
+	}
+	cr.WriteByte('\n')
+	cr.WriteString(strings.Join(s.SignedHeaders, ";"))
+	cr.WriteByte('\n')
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if s.Presigned && payload == "" {
+		payload = "UNSIGNED-PAYLOAD"
+	}
+	if payload == "" {
+		sum := sha256.Sum256(body)
+		payload = hex.EncodeToString(sum[:])
+	}
+	cr.WriteString(payload)
+
+	crSum := sha256.Sum256([]byte(cr.String()))
+	scope := s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request"
+	sts := "AWS4-HMAC-SHA256\n" + s.AmzDate + "\n" + scope + "\n" + hex.EncodeToString(crSum[:])
+	key := hmacSHA256([]byte("AWS4"+secret), s.Date)
+	key = hmacSHA256(key, s.Region)
+	key = hmacSHA256(key, s.Service)
+	key = hmacSHA256(key, "aws4_request")
+	want := hex.EncodeToString(hmacSHA256(key, sts))
+	return hmac.Equal([]byte(want), []byte(strings.ToLower(s.Signature)))
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
+
+func headerValue(r *http.Request, name string) string {
+	switch name {
+	case "host":
+		return r.Host
+	case "content-length":
+		if v := r.Header.Get("Content-Length"); v != "" {
+			return v
+		}
+		return strconv.FormatInt(r.ContentLength, 10)
+	}
+	vs := r.Header.Values(name)
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return strings.Join(out, ",")
+}
+
+// canonicalQuery sorts and re-encodes a raw query string; the presigned
+// form leaves out X-Amz-Signature.
+func canonicalQuery(raw string, presigned bool) string {
+	if raw == "" {
+		return ""
+	}
+	type kv struct{ k, v string }
+	var ps []kv
+	for _, p := range strings.Split(raw, "&") {
+		if p == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(p, "=")
+		k, v = unescape(k), unescape(v)
+		if presigned && k == "X-Amz-Signature" {
+			continue
+		}
+		ps = append(ps, kv{uriEncode(k, true), uriEncode(v, true)})
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].k != ps[j].k {
+			return ps[i].k < ps[j].k
+		}
+		return ps[i].v < ps[j].v
+	})
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.k)
+		b.WriteByte('=')
+		b.WriteString(p.v)
+	}
+	return b.String()
+}
+
+func unescape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// uriEncode is AWS's UriEncode: every byte except A-Z a-z 0-9 - _ . ~ is
+// percent-encoded with upper-case hex; '/' is kept unless encodeSlash.
+func uriEncode(s string, encodeSlash bool) string {
+	const hexd = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encodeSlash) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexd[c>>4])
+		b.WriteByte(hexd[c&15])
+	}
+	return b.String()
+}

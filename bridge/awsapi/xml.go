@@ -1,0 +1,190 @@
+package awsapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+)
+
+// XMLField says how a JSON result member is written in a Query (XML) response.
+type XMLField struct {
+	Name  string // element name ("" = the JSON name)
+	Kind  Kind   // List or Map; 0 = follow the value
+	Flat  bool   // flattened: one <Name> element per item, no wrapper
+	Key   string // Map: key element (default "key"; flattened maps use "Name")
+	Value string // Map: value element (default "value"; flattened maps use "Value")
+}
+
+// XMLRules maps JSON result member names onto XML elements. A key of the
+// form "Action.Member" applies to one action only and wins over "Member".
+type XMLRules map[string]XMLField
+
+// XMLResult is a result whose inner ActionResult XML the handler wrote itself.
+type XMLResult []byte
+
+// encodeXML writes <ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>….
+func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
+	buf := make([]byte, 0, 512)
+	buf = append(buf, `<?xml version="1.0"?><`...)
+	buf = append(buf, action...)
+	buf = append(buf, "Response"...)
+	if svc.XMLNamespace != "" {
+		buf = append(buf, ` xmlns="`...)
+		buf = appendEscaped(buf, svc.XMLNamespace)
+		buf = append(buf, '"')
+	}
+	buf = append(buf, '>')
+	switch r := result.(type) {
+	case nil:
+	case XMLResult:
+		buf = append(buf, '<')
+		buf = append(buf, action...)
+		buf = append(buf, "Result>"...)
+		buf = append(buf, r...)
+		buf = append(buf, "</"...)
+		buf = append(buf, action...)
+		buf = append(buf, "Result>"...)
+	default:
+		raw, err := json.Marshal(result)
+		if err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var tree any
+		if err := dec.Decode(&tree); err != nil {
+			return nil, err
+		}
+		m, _ := tree.(map[string]any)
+		if len(m) > 0 {
+			buf = append(buf, '<')
+			buf = append(buf, action...)
+			buf = append(buf, "Result>"...)
+			buf = writeMembers(buf, svc.XMLRules, action, m)
+			buf = append(buf, "</"...)
+			buf = append(buf, action...)
+			buf = append(buf, "Result>"...)
+		}
+	}
+	buf = append(buf, "<ResponseMetadata><RequestId>"...)
+	buf = appendEscaped(buf, reqID)
+	buf = append(buf, "</RequestId></ResponseMetadata></"...)
+	buf = append(buf, action...)
+	buf = append(buf, "Response>"...)
+	return buf, nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func writeMembers(buf []byte, rules XMLRules, action string, m map[string]any) []byte {
+	for _, k := range sortedKeys(m) {
+		rule, ok := rules[action+"."+k]
+		if !ok {
+			rule = rules[k]
+		}
+		buf = writeMember(buf, rules, action, k, rule, m[k])
+	}
+	return buf
+}
+
+func open(buf []byte, name string) []byte {
+	buf = append(buf, '<')
+	buf = append(buf, name...)
+	return append(buf, '>')
+}
+
+func closeTag(buf []byte, name string) []byte {
+	buf = append(buf, "</"...)
+	buf = append(buf, name...)
+	return append(buf, '>')
+}
+
+func writeMember(buf []byte, rules XMLRules, action, key string, rule XMLField, v any) []byte {
+	name := rule.Name
+	if name == "" {
+		name = key
+	}
+	switch x := v.(type) {
+	case nil:
+		return buf
+	case []any:
+		if rule.Flat {
+			for _, it := range x {
+				buf = writeValue(open(buf, name), rules, action, it)
+				buf = closeTag(buf, name)
+			}
+			return buf
+		}
+		buf = open(buf, name)
+		for _, it := range x {
+			buf = writeValue(open(buf, "member"), rules, action, it)
+			buf = closeTag(buf, "member")
+		}
+		return closeTag(buf, name)
+	case map[string]any:
+		if rule.Kind != Map {
+			buf = writeMembers(open(buf, name), rules, action, x)
+			return closeTag(buf, name)
+		}
+		kn, vn := rule.Key, rule.Value
+		if kn == "" {
+			kn = map[bool]string{true: "Name", false: "key"}[rule.Flat]
+		}
+		if vn == "" {
+			vn = map[bool]string{true: "Value", false: "value"}[rule.Flat]
+		}
+		if !rule.Flat {
+			buf = open(buf, name)
+		}
+		for _, k := range sortedKeys(x) {
+			item := name
+			if !rule.Flat {
+				item = "entry"
+			}
+			buf = open(buf, item)
+			buf = appendEscaped(open(buf, kn), k)
+			buf = closeTag(buf, kn)
+			buf = writeValue(open(buf, vn), rules, action, x[k])
+			buf = closeTag(buf, vn)
+			buf = closeTag(buf, item)
+		}
+		if !rule.Flat {
+			buf = closeTag(buf, name)
+		}
+		return buf
+	default:
+		buf = writeValue(open(buf, name), rules, action, v)
+		return closeTag(buf, name)
+	}
+}
+
+func writeValue(buf []byte, rules XMLRules, action string, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+	case string:
+		buf = appendEscaped(buf, x)
+	case json.Number:
+		buf = append(buf, x...)
+	case bool:
+		if x {
+			buf = append(buf, "true"...)
+		} else {
+			buf = append(buf, "false"...)
+		}
+	case map[string]any:
+		buf = writeMembers(buf, rules, action, x)
+	case []any:
+		for _, it := range x {
+			buf = writeValue(open(buf, "member"), rules, action, it)
+			buf = closeTag(buf, "member")
+		}
+	}
+	return buf
+}
