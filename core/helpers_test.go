@@ -110,3 +110,7 @@ func waitUntil(t testing.TB, what string, fn func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+type slogLogger = slog.Logger
+
+func newDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
