@@ -53,14 +53,14 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "broker: %v\n", oneLine(err))
 		return 1
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	a, err := app.Start(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "broker: %v\n", oneLine(err))
 		return 1
 	}
 	log.Info("broker started", "version", app.Version, "node", cfg.Node.Name, "data_dir", cfg.Node.DataDir, "sync", cfg.Node.Sync)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	code := 0
 	select {
 	case <-ctx.Done():
