@@ -111,7 +111,9 @@ func TestPolicyErrorsMatchAWS(t *testing.T) {
 			if !ok {
 				t.Fatalf("no recording %s/%s", tc.test, tc.step)
 			}
-			var resp struct{ Error struct{ Code, Message string } }
+			var resp struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal(rec, &resp); err != nil {
 				t.Fatal(err)
 			}
