@@ -1,0 +1,371 @@
+package mqtt
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/listeners"
+)
+
+// conn is one MQTT network connection: the reader runs in serve (read ->
+// parse -> core), the writer in writeLoop drains control packets and
+// deliveries. Lock order: conn.mu, then session.mu; Handler.mu is never
+// held while taking either.
+type conn struct {
+	h   *Handler
+	nc  net.Conn
+	br  *bufio.Reader
+	log *slog.Logger
+	id  string
+
+	// Set during CONNECT, then read-only.
+	version      byte
+	clientID     string
+	sess         *session
+	keepalive    time.Duration
+	clientRecv   int    // client's Receive Maximum
+	clientMaxPkt int    // client's Maximum Packet Size (0 = none)
+	clientAlias  uint16 // client's Topic Alias Maximum
+
+	// Reader-only state.
+	aliases    map[uint16]string // inbound topic aliases [MQTT-3.3.2-12]
+	sharedCons map[string]*core.Consumer
+	cons       *core.Consumer
+	will       *packets.Packet
+	willDelay  uint32
+	disconnect bool // the client sent DISCONNECT (normal)
+	keepWill   bool // DISCONNECT 0x04
+
+	// Guarded by mu.
+	mu        sync.Mutex
+	cond      *sync.Cond
+	ctrl      [][]byte // encoded control packets, in order
+	pending   []*outMsg
+	inflight  map[uint16]*outMsg // outbound QoS 1/2 awaiting PUBACK/PUBREC
+	nextID    uint16
+	acks      []*pubAck // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
+	inflightIn int      // inbound QoS 1/2 not yet completed (Receive Maximum)
+	localIDs  map[string]struct{} // ids this connection published (No Local)
+	paused    []*consumerRef
+	stopping  bool
+	reason    listeners.CloseReason
+	kicked    bool
+	shutdown  bool
+
+	writerDone chan struct{}
+	done       chan struct{}
+}
+
+type consumerRef struct{ c *core.Consumer }
+
+// outMsg is one delivery on its way to the client.
+type outMsg struct {
+	d      *core.Delivery // nil for retained messages sent on subscribe
+	ref    *consumerRef
+	msg    *core.Message
+	topic  string
+	qos    byte
+	retain bool
+	subIDs []int
+	id     uint16
+}
+
+// pubAck is an inbound QoS 1/2 PUBLISH waiting for its store confirmation.
+type pubAck struct {
+	id    uint16
+	qos   byte
+	ready bool
+	rc    byte
+}
+
+func newConn(h *Handler, nc net.Conn) *conn {
+	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 4096), id: h.nextConnID(),
+		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{}, inflight: map[uint16]*outMsg{},
+		writerDone: make(chan struct{}), done: make(chan struct{})}
+	c.cond = sync.NewCond(&c.mu)
+	c.log = h.log.With("conn", c.id, "remote", nc.RemoteAddr().String())
+	return c
+}
+
+func (c *conn) v5() bool { return c.version == 5 }
+
+func (c *conn) serve(ctx context.Context) {
+	defer close(c.done)
+	go c.writeLoop()
+	stop := context.AfterFunc(ctx, func() { c.kick(rcServerShuttingDown, listeners.ReasonShutdown) })
+	defer stop()
+
+	err := c.readLoop()
+	c.finish(err)
+}
+
+// readLoop handles CONNECT, then every other packet until an error.
+func (c *conn) readLoop() error {
+	c.nc.SetReadDeadline(time.Now().Add(c.h.o.ConnectTimeout))
+	pk, err := readPacket(c.br, 0, c.h.o.MaxPacketSize)
+	if err != nil {
+		return err
+	}
+	if pk.FixedHeader.Type != packets.Connect {
+		return errFirstNotConnect // [MQTT-3.1.0-1]
+	}
+	if err := c.onConnect(&pk); err != nil {
+		return err
+	}
+	for {
+		if c.keepalive > 0 {
+			// [MQTT-3.1.2-24] 1.5 times the keep alive without a packet ends the connection.
+			c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		pk, err := readPacket(c.br, c.version, c.h.o.MaxPacketSize)
+		if err != nil {
+			return err
+		}
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("packet", "type", packets.PacketNames[pk.FixedHeader.Type], "id", pk.PacketID)
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Publish:
+			err = c.onPublish(&pk)
+		case packets.Puback:
+			c.onPuback(pk.PacketID)
+		case packets.Pubrec:
+			c.onPubrec(&pk)
+		case packets.Pubrel:
+			c.onPubrel(pk.PacketID)
+		case packets.Pubcomp:
+			c.onPubcomp(pk.PacketID)
+		case packets.Subscribe:
+			err = c.onSubscribe(&pk)
+		case packets.Unsubscribe:
+			err = c.onUnsubscribe(&pk)
+		case packets.Pingreq:
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
+		case packets.Disconnect:
+			return c.onDisconnect(&pk)
+		case packets.Connect:
+			err = packets.ErrProtocolViolationSecondConnect // [MQTT-3.1.0-2]
+		default:
+			// AUTH (enhanced authentication is not offered in CONNACK) and
+			// server-to-client packets are protocol errors.
+			err = packets.ErrProtocolViolation
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+var (
+	errFirstNotConnect = errors.New("first packet is not CONNECT")
+	errClientGone      = errors.New("client disconnected")
+	errRefused         = errors.New("connection refused")
+)
+
+// finish tells the client why (MQTT 5 DISCONNECT), stops delivery, waits
+// for the writer, closes the socket and settles the session.
+func (c *conn) finish(err error) {
+	reason := c.closeReason(err)
+	if c.sess != nil && c.v5() && err != nil && !errors.Is(err, errClientGone) && !errors.Is(err, errRefused) {
+		c.mu.Lock()
+		kicked := c.kicked
+		c.mu.Unlock()
+		if !kicked && !isNetErr(err) {
+			// [MQTT-4.13.1-1] a malformed packet or protocol error: DISCONNECT with the reason.
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: reasonFor(err)})
+		} else if !kicked && errors.Is(err, os.ErrDeadlineExceeded) {
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: rcKeepAliveTimeout})
+		}
+	}
+	if c.cons != nil {
+		c.cons.Close() // unacked deliveries go back to the queue: redelivered with DUP
+	}
+	for _, sc := range c.sharedCons {
+		sc.Close()
+	}
+	c.mu.Lock()
+	c.stopping = true
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	<-c.writerDone
+	c.nc.Close()
+	if c.sess != nil {
+		c.releaseSession()
+	}
+	lvl := slog.LevelInfo
+	if reason == listeners.ReasonProtocolError || reason == listeners.ReasonTooLarge {
+		lvl = slog.LevelWarn
+	}
+	c.log.Log(context.Background(), lvl, "connection closed", "client_id", c.clientID, "reason", string(reason), "err", errText(err))
+}
+
+func errText(err error) string {
+	if err == nil || errors.Is(err, errClientGone) {
+		return ""
+	}
+	return err.Error()
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
+}
+
+func (c *conn) closeReason(err error) listeners.CloseReason {
+	c.mu.Lock()
+	r := c.reason
+	c.mu.Unlock()
+	var code packets.Code
+	switch {
+	case r != "":
+		return r
+	case errors.Is(err, errClientGone):
+		return listeners.ReasonClientClosed
+	case errors.Is(err, errRefused):
+		return listeners.ReasonAuthFailed
+	case errors.Is(err, errPacketTooLarge):
+		return listeners.ReasonTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return listeners.ReasonTimeout
+	case errors.As(err, &code), errors.Is(err, errFirstNotConnect):
+		return listeners.ReasonProtocolError
+	case isNetErr(err):
+		return listeners.ReasonEOF
+	}
+	return listeners.ReasonServerError
+}
+
+// kick ends the connection from outside the reader (takeover, shutdown):
+// MQTT 5 clients get DISCONNECT with rc first [MQTT-3.1.4-3].
+func (c *conn) kick(rc byte, reason listeners.CloseReason) {
+	c.mu.Lock()
+	if c.kicked {
+		c.mu.Unlock()
+		return
+	}
+	c.kicked = true
+	c.reason = reason
+	c.shutdown = reason == listeners.ReasonShutdown
+	connected := c.sess != nil
+	c.mu.Unlock()
+	if connected && c.v5() {
+		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: rc})
+	}
+	// Unblock the reader; the writer still flushes the DISCONNECT.
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// onDisconnect handles a client DISCONNECT [MQTT-3.14.4-3].
+func (c *conn) onDisconnect(pk *packets.Packet) error {
+	if c.v5() {
+		if pk.ReasonCode == rcDisconnectWithWill {
+			c.keepWill = true
+		}
+		if pk.Properties.SessionExpiryIntervalFlag {
+			c.h.mu.Lock()
+			zero := c.sess.expiry == 0
+			if !zero {
+				c.sess.expiry = pk.Properties.SessionExpiryInterval
+			}
+			c.h.mu.Unlock()
+			if zero && pk.Properties.SessionExpiryInterval != 0 {
+				return packets.ErrProtocolViolationZeroNonZeroExpiry // [MQTT-3.14.2-2]
+			}
+		}
+	}
+	c.disconnect = true
+	return errClientGone
+}
+
+// releaseSession detaches the session, handles the will and the session's
+// end or expiry.
+func (c *conn) releaseSession() {
+	h, s := c.h, c.sess
+	c.mu.Lock()
+	shutdown := c.shutdown
+	c.mu.Unlock()
+	var fireNow func()
+	if c.will != nil && (!c.disconnect || c.keepWill) && !shutdown {
+		// [MQTT-3.1.2-8] the will is published when the connection ends
+		// without a normal DISCONNECT.
+		will := c.will
+		fireNow = func() { h.publishWill(will) }
+	}
+	h.mu.Lock()
+	if s.owner != c {
+		h.mu.Unlock()
+		if fireNow != nil {
+			fireNow()
+		}
+		return
+	}
+	s.owner = nil
+	ends := s.expiry == 0
+	if ends {
+		delete(h.sessions, s.id)
+	} else if !h.closed {
+		h.scheduleExpiry(s, time.Now())
+		if fireNow != nil && c.willDelay > 0 {
+			delay := min(c.willDelay, s.expiry)
+			s.willFire = fireNow
+			fireNow = nil
+			s.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+				h.mu.Lock()
+				f := s.willFire
+				s.willFire = nil
+				h.mu.Unlock()
+				if f != nil {
+					f()
+				}
+			})
+		}
+	}
+	h.mu.Unlock()
+	if fireNow != nil {
+		fireNow()
+	}
+	if ends {
+		h.destroy(s)
+		return
+	}
+	if err := h.persist(s, time.Now()); err != nil {
+		c.log.Warn("store session", "client_id", s.id, "err", err)
+	}
+}
+
+// send encodes pk and queues it for the writer. Past a hard limit the
+// client is not reading: it is closed as a slow consumer.
+func (c *conn) send(pk *packets.Packet) {
+	pk.ProtocolVersion = c.version
+	var buf bytesBuffer
+	if err := encodePacket(&buf.Buffer, pk); err != nil {
+		c.log.Error("encode packet", "type", packets.PacketNames[pk.FixedHeader.Type], "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.ctrl = append(c.ctrl, buf.Bytes())
+	slow := len(c.ctrl) > maxCtrlQueue
+	if slow && c.reason == "" {
+		c.reason = listeners.ReasonSlowConsumer
+	}
+	c.cond.Signal()
+	c.mu.Unlock()
+	if slow {
+		c.nc.Close()
+	}
+}
+
+const maxCtrlQueue = 16384

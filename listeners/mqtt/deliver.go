@@ -1,0 +1,327 @@
+package mqtt
+
+import (
+	"bufio"
+	"bytes"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/listeners"
+)
+
+var noTime time.Time
+
+const maxPending = 4096
+
+// onDelivery is the core consumer handler: it runs on a core goroutine and
+// must not block. It works out the delivered QoS, subscription ids and
+// retain flag from the session's matching subscriptions and queues the
+// message for the writer.
+func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscription) bool {
+	m := d.Message
+	topic := keyToTopic(m.RoutingKey)
+	pubQoS := publishedQoS(m)
+	o := &outMsg{d: d, ref: ref, msg: m, topic: topic}
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.pending) >= maxPending {
+		c.paused = append(c.paused, ref)
+		c.mu.Unlock()
+		return false
+	}
+	s := c.sess
+	matched := false
+	s.mu.Lock()
+	if shared != nil {
+		matched = true
+		o.qos = min(pubQoS, shared.QoS)
+		if shared.ID > 0 {
+			o.subIDs = []int{shared.ID}
+		}
+		o.retain = shared.RAP && publishedRetain(m)
+	} else {
+		_, local := c.localIDs[m.ID]
+		for _, sub := range s.subs {
+			if sub.Group != "" || !matchFilter(sub.Filter, topic) {
+				continue
+			}
+			if sub.NoLocal && local {
+				continue // [MQTT-3.8.3-3]
+			}
+			matched = true
+			// [MQTT-3.8.4-8] min of published and granted QoS; overlapping
+			// subscriptions give one message at the highest QoS [MQTT-3.3.4-2].
+			o.qos = max(o.qos, min(pubQoS, sub.QoS))
+			if sub.ID > 0 {
+				o.subIDs = append(o.subIDs, sub.ID) // [MQTT-3.3.4-3]
+			}
+			if sub.RAP && publishedRetain(m) {
+				o.retain = true // [MQTT-3.3.1-13]
+			}
+		}
+		if local {
+			delete(c.localIDs, m.ID)
+		}
+	}
+	s.mu.Unlock()
+	if !matched {
+		// Routed by the core but not an MQTT match ($SYS under '#', No
+		// Local): settle it without sending [MQTT-4.7.2-1].
+		c.mu.Unlock()
+		c.h.b.Ack(d.Queue, d.ID)
+		return true
+	}
+	c.pending = append(c.pending, o)
+	c.cond.Signal()
+	c.mu.Unlock()
+	return true
+}
+
+// enqueue queues messages that did not come from a core consumer
+// (retained messages on subscribe).
+func (c *conn) enqueue(out ...*outMsg) {
+	c.mu.Lock()
+	c.pending = append(c.pending, out...)
+	c.cond.Signal()
+	c.mu.Unlock()
+}
+
+// windowFull reports whether a QoS 1/2 delivery must wait for the
+// client's Receive Maximum [MQTT-3.3.4-9] (c.mu held).
+func (c *conn) windowFull() bool {
+	c.sess.mu.Lock()
+	n := len(c.sess.outRel)
+	c.sess.mu.Unlock()
+	return len(c.inflight)+n >= c.clientRecv
+}
+
+// allocID returns an unused outbound packet id (c.mu held) [MQTT-2.2.1-3].
+func (c *conn) allocIDLocked() uint16 {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	for {
+		c.nextID++
+		if c.nextID == 0 {
+			c.nextID = 1
+		}
+		if _, used := c.inflight[c.nextID]; !used && !c.sess.outRel[c.nextID] {
+			return c.nextID
+		}
+	}
+}
+
+// writeLoop is the connection's only writer.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	bw := bufio.NewWriterSize(c.nc, 32<<10)
+	var buf bytes.Buffer
+	aliases := map[string]uint16{}
+	var batch []*outMsg
+	var settle []*outMsg
+	for {
+		c.mu.Lock()
+		for len(c.ctrl) == 0 && (c.stopping || !c.sendableLocked()) && !(c.stopping && len(c.ctrl) == 0) {
+			c.cond.Wait()
+		}
+		ctrl := c.ctrl
+		c.ctrl = nil
+		batch = batch[:0]
+		if !c.stopping {
+			for len(c.pending) > 0 {
+				o := c.pending[0]
+				if o.qos > 0 {
+					if c.windowFull() {
+						break
+					}
+					o.id = c.allocIDLocked()
+					c.inflight[o.id] = o
+				}
+				c.pending[0] = nil
+				c.pending = c.pending[1:]
+				batch = append(batch, o)
+			}
+		}
+		var resume []*consumerRef
+		if len(c.paused) > 0 && len(c.pending) < maxPending/2 {
+			resume, c.paused = c.paused, nil
+		}
+		stop := c.stopping && len(ctrl) == 0
+		c.mu.Unlock()
+		for _, r := range resume {
+			if r.c != nil {
+				r.c.Resume()
+			}
+		}
+		if stop {
+			bw.Flush()
+			return
+		}
+		for _, b := range ctrl {
+			if _, err := bw.Write(b); err != nil {
+				c.writeFailed()
+				return
+			}
+		}
+		now := time.Now()
+		settle = settle[:0]
+		for _, o := range batch {
+			buf.Reset()
+			ok := c.encodePublish(&buf, o, aliases, now)
+			if !ok {
+				settle = append(settle, o)
+				if o.qos > 0 {
+					c.mu.Lock()
+					delete(c.inflight, o.id)
+					c.mu.Unlock()
+				}
+				continue
+			}
+			if _, err := bw.Write(buf.Bytes()); err != nil {
+				c.writeFailed()
+				return
+			}
+			if o.qos == 0 {
+				settle = append(settle, o)
+			}
+		}
+		c.mu.Lock()
+		more := len(c.ctrl) > 0 || c.sendableLocked()
+		c.mu.Unlock()
+		if !more {
+			if err := bw.Flush(); err != nil {
+				c.writeFailed()
+				return
+			}
+		}
+		// QoS 0 deliveries are settled once written; dropped ones too.
+		for _, o := range settle {
+			if o.d != nil {
+				c.h.b.Ack(o.d.Queue, o.d.ID)
+			}
+		}
+	}
+}
+
+// sendableLocked reports whether a pending delivery can go out now.
+func (c *conn) sendableLocked() bool {
+	if c.stopping || len(c.pending) == 0 {
+		return false
+	}
+	return c.pending[0].qos == 0 || !c.windowFull()
+}
+
+func (c *conn) writeFailed() {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = listeners.ReasonEOF
+	}
+	c.stopping = true
+	c.mu.Unlock()
+	c.nc.Close()
+}
+
+// encodePublish writes o as a PUBLISH into buf. It returns false when the
+// message must be dropped: expired [MQTT-3.3.2-5] or over the client's
+// Maximum Packet Size [MQTT-3.1.2-25].
+func (c *conn) encodePublish(buf *bytes.Buffer, o *outMsg, aliases map[string]uint16, now time.Time) bool {
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: o.qos, Retain: o.retain,
+			Dup: o.qos > 0 && o.d != nil && o.d.Redelivered}, // [MQTT-3.3.1-1] [MQTT-3.3.1-2]
+		TopicName: o.topic, PacketID: o.id, Payload: o.msg.Body, ProtocolVersion: c.version,
+	}
+	newAlias := ""
+	if c.v5() {
+		if fillProperties(&pk.Properties, o.msg, now) {
+			return false
+		}
+		pk.Properties.SubscriptionIdentifier = o.subIDs
+		pk.Mods.AllowResponseInfo = true
+		if c.clientAlias > 0 {
+			// Topic aliases towards the client [MQTT-3.3.2-10]: first use
+			// carries the topic and the alias, later ones the alias alone.
+			if a, ok := aliases[o.topic]; ok {
+				pk.Properties.TopicAlias = a
+				pk.TopicName = ""
+			} else if len(aliases) < int(c.clientAlias) {
+				a := uint16(len(aliases) + 1)
+				aliases[o.topic] = a
+				pk.Properties.TopicAlias = a
+				newAlias = o.topic
+			}
+		}
+	}
+	if err := pk.PublishEncode(buf); err != nil {
+		c.log.Error("encode publish", "err", err)
+		return false
+	}
+	if c.clientMaxPkt > 0 && buf.Len() > c.clientMaxPkt {
+		if newAlias != "" {
+			delete(aliases, newAlias)
+		}
+		c.log.Debug("message over the client's maximum packet size dropped", "size", buf.Len())
+		return false
+	}
+	return true
+}
+
+// onPuback completes an outbound QoS 1 delivery: the core lease is acked.
+func (c *conn) onPuback(id uint16) {
+	c.mu.Lock()
+	o := c.inflight[id]
+	if o != nil && o.qos == 1 {
+		delete(c.inflight, id)
+		c.cond.Signal()
+	} else {
+		o = nil
+	}
+	c.mu.Unlock()
+	if o != nil && o.d != nil {
+		c.h.b.Ack(o.d.Queue, o.d.ID)
+	}
+}
+
+// onPubrec: the client owns the QoS 2 message now; the core lease is acked
+// and the packet id stays in use until PUBCOMP [MQTT-4.3.3-4].
+func (c *conn) onPubrec(pk *packets.Packet) {
+	id := pk.PacketID
+	c.mu.Lock()
+	o := c.inflight[id]
+	if o != nil && o.qos == 2 {
+		delete(c.inflight, id)
+		if pk.ReasonCode < 0x80 {
+			c.sess.mu.Lock()
+			c.sess.outRel[id] = true
+			c.sess.mu.Unlock()
+		}
+		c.cond.Signal()
+	} else {
+		o = nil
+	}
+	c.mu.Unlock()
+	if o == nil {
+		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id, ReasonCode: rcPacketIDNotFound})
+		return
+	}
+	if o.d != nil {
+		c.h.b.Ack(o.d.Queue, o.d.ID)
+	}
+	if pk.ReasonCode >= 0x80 {
+		return // [MQTT-4.3.3-?] a failure PUBREC ends the exchange
+	}
+	c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id})
+}
+
+// onPubcomp releases the packet id of a finished QoS 2 delivery.
+func (c *conn) onPubcomp(id uint16) {
+	c.mu.Lock()
+	c.sess.mu.Lock()
+	delete(c.sess.outRel, id)
+	c.sess.mu.Unlock()
+	c.cond.Signal()
+	c.mu.Unlock()
+}

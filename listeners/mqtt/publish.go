@@ -1,0 +1,228 @@
+package mqtt
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/omnibroker/broker/core"
+)
+
+// onPublish hands an inbound PUBLISH to the core. QoS 1/2 are acknowledged
+// once core.Publish reports the message stored (the done callback), in the
+// order they were received [MQTT-4.6.0-2].
+func (c *conn) onPublish(pk *packets.Packet) error {
+	if code := pk.PublishValidate(c.h.o.TopicAliasMaximum); code != packets.CodeSuccess {
+		return code
+	}
+	qos := pk.FixedHeader.Qos
+	topic := pk.TopicName
+	if c.v5() && pk.Properties.TopicAlias > 0 {
+		// [MQTT-3.3.2-12] an alias with a topic (re)defines it; without one it is looked up.
+		if topic != "" {
+			c.aliases[pk.Properties.TopicAlias] = topic
+		} else if topic = c.aliases[pk.Properties.TopicAlias]; topic == "" {
+			return packets.ErrProtocolViolationNoTopic // [MQTT-3.3.4-?] unknown alias
+		}
+	}
+	if !validTopicName(topic) {
+		return packets.ErrTopicNameInvalid // [MQTT-3.3.2-2]
+	}
+	if qos > 0 {
+		c.mu.Lock()
+		over := c.inflightIn >= int(c.h.o.ReceiveMaximum)
+		c.mu.Unlock()
+		if over && c.v5() {
+			return packets.ErrReceiveMaximum // [MQTT-3.3.4-9]
+		}
+	}
+	s := c.sess
+	if qos == 2 {
+		s.mu.Lock()
+		dup := s.inQoS2[pk.PacketID]
+		s.mu.Unlock()
+		if dup {
+			// [MQTT-4.3.3-9] already accepted: acknowledge again, do not republish.
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
+			return nil
+		}
+	}
+	rc := rcSuccess
+	switch {
+	case c.h.o.MaxMessageSize > 0 && len(pk.Payload) > c.h.o.MaxMessageSize:
+		rc = rcPacketTooLarge
+	case c.v5() && pk.Properties.PayloadFormatFlag && pk.Properties.PayloadFormat == 1 && !utf8.Valid(pk.Payload):
+		rc = rcPayloadFormat // [MQTT-3.3.2-4] MAY refuse
+	}
+	if rc != rcSuccess {
+		if !c.v5() {
+			return packets.ErrPacketTooLarge // MQTT 3.1.1 has no negative acknowledgement
+		}
+		if qos == 0 {
+			return packets.Code{Code: rc, Reason: "refused"}
+		}
+		c.ackNow(pk.PacketID, qos, rc)
+		return nil
+	}
+
+	key := topicToKey(topic)
+	m := toMessage(pk, topic, c.v5())
+	m.ID = core.NewID()
+	m.SentAt = time.Now()
+	if pk.FixedHeader.Retain {
+		// [MQTT-3.3.1-5] store (or with an empty payload, [MQTT-3.3.1-6], clear) the retained message.
+		c.h.storeRetained(topic, key, m, qos)
+	}
+	c.mu.Lock()
+	if c.localIDs != nil {
+		if len(c.localIDs) > 65536 {
+			clear(c.localIDs)
+		}
+		c.localIDs[m.ID] = struct{}{}
+	}
+	var slot *pubAck
+	if qos > 0 {
+		slot = &pubAck{id: pk.PacketID, qos: qos}
+		c.acks = append(c.acks, slot)
+		c.inflightIn++
+	}
+	c.mu.Unlock()
+	if qos == 2 {
+		s.mu.Lock()
+		s.inQoS2[pk.PacketID] = true
+		s.mu.Unlock()
+	}
+	var done func(error)
+	if slot != nil {
+		done = func(err error) { c.published(slot, err) }
+	}
+	if _, err := c.h.b.Publish(topicExch, key, m, done); err != nil && slot != nil {
+		c.published(slot, err)
+	}
+	return nil
+}
+
+// ackNow sends a negative PUBACK/PUBREC for a refused publish, keeping
+// the acknowledgement order.
+func (c *conn) ackNow(id uint16, qos byte, rc byte) {
+	c.mu.Lock()
+	slot := &pubAck{id: id, qos: qos}
+	c.acks = append(c.acks, slot)
+	c.inflightIn++
+	c.mu.Unlock()
+	c.published(slot, packets.Code{Code: rc})
+}
+
+// published records a store confirmation and sends every acknowledgement
+// that is now at the head of the queue.
+func (c *conn) published(slot *pubAck, err error) {
+	if err != nil && !c.v5() {
+		// MQTT 3.1.1 cannot refuse a PUBLISH: close so the client retries.
+		c.log.Warn("publish failed; closing", "err", err)
+		c.mu.Lock()
+		if c.reason == "" {
+			c.reason = "server_error"
+		}
+		c.mu.Unlock()
+		c.nc.SetReadDeadline(time.Now())
+		return
+	}
+	c.mu.Lock()
+	slot.ready = true
+	slot.rc = reasonFor(err)
+	var ready []*pubAck
+	for len(c.acks) > 0 && c.acks[0].ready {
+		a := c.acks[0]
+		c.acks[0] = nil
+		c.acks = c.acks[1:]
+		ready = append(ready, a)
+		if a.qos == 1 || a.rc >= 0x80 {
+			c.inflightIn--
+		}
+	}
+	c.mu.Unlock()
+	for _, a := range ready {
+		t := packets.Puback
+		if a.qos == 2 {
+			t = packets.Pubrec
+			if a.rc >= 0x80 {
+				c.sess.mu.Lock()
+				delete(c.sess.inQoS2, a.id) // [MQTT-4.3.3-?] a failed PUBREC ends the exchange
+				c.sess.mu.Unlock()
+			}
+		}
+		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: t}, PacketID: a.id, ReasonCode: a.rc})
+	}
+}
+
+// onPubrel completes an inbound QoS 2 exchange [MQTT-4.3.3-11].
+func (c *conn) onPubrel(id uint16) {
+	s := c.sess
+	s.mu.Lock()
+	known := s.inQoS2[id]
+	delete(s.inQoS2, id)
+	s.mu.Unlock()
+	rc := rcSuccess
+	if known {
+		c.mu.Lock()
+		if c.inflightIn > 0 {
+			c.inflightIn--
+		}
+		c.mu.Unlock()
+	} else {
+		rc = rcPacketIDNotFound
+	}
+	c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: id, ReasonCode: rc})
+}
+
+// retained messages: one per topic in core.Meta("mqtt-retained"); the value
+// is the QoS byte followed by core.EncodeMessage.
+func (h *Handler) storeRetained(topic, key string, m *core.Message, qos byte) {
+	ms := h.b.Meta(retainedNS)
+	if len(m.Body) == 0 {
+		if err := ms.Delete(topic); err != nil {
+			h.log.Warn("clear retained message", "dest", topic, "err", err)
+		}
+		return
+	}
+	rm := *m
+	rm.RoutingKey, rm.Exchange = key, topicExch
+	if rm.SentAt.IsZero() {
+		rm.SentAt = time.Now()
+	}
+	val := append([]byte{qos}, core.EncodeMessage(nil, &rm)...)
+	if err := ms.Put(topic, val); err != nil {
+		h.log.Warn("store retained message", "dest", topic, "err", err)
+	}
+}
+
+// retainedFor returns the retained messages matching filter, dropping
+// expired ones [MQTT-3.3.2-5].
+func (h *Handler) retainedFor(filter string) []retained {
+	ms := h.b.Meta(retainedNS)
+	var out []retained
+	now := time.Now()
+	for topic, val := range ms.List() {
+		if !matchFilter(filter, topic) || len(val) < 1 {
+			continue
+		}
+		m, err := core.DecodeMessage(val[1:])
+		if err != nil {
+			h.log.Warn("unreadable retained message", "dest", topic, "err", err)
+			continue
+		}
+		if m.Props.Expiration > 0 && now.Sub(m.SentAt) >= m.Props.Expiration {
+			_ = ms.Delete(topic)
+			continue
+		}
+		out = append(out, retained{topic: topic, qos: val[0], msg: m})
+	}
+	return out
+}
+
+type retained struct {
+	topic string
+	qos   byte
+	msg   *core.Message
+}

@@ -1,0 +1,308 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/omnibroker/broker/core"
+)
+
+// Metadata namespaces in core.Meta.
+const (
+	sessionsNS = "mqtt-sessions" // client id -> sessionRecord (persistent sessions)
+	retainedNS = "mqtt-retained" // topic name -> retained message
+	topicExch  = "amq.topic"
+)
+
+// Options configure the MQTT handler.
+type Options struct {
+	Broker *core.Broker
+	Logger *slog.Logger
+	// MaxPacketSize bounds inbound packets (config limits.max_frame_bytes).
+	MaxPacketSize int
+	// MaxMessageSize bounds PUBLISH payloads (config limits.max_message_bytes).
+	MaxMessageSize int
+	// ReceiveMaximum is how many inbound QoS 1/2 publishes a client may
+	// have unacknowledged (sent in CONNACK). Default 256.
+	ReceiveMaximum uint16
+	// TopicAliasMaximum is how many inbound topic aliases a client may use.
+	// Default 64.
+	TopicAliasMaximum uint16
+	// ConnectTimeout bounds the wait for CONNECT. Default 10s.
+	ConnectTimeout time.Duration
+}
+
+// Handler serves MQTT connections; it implements listeners.ConnHandler.
+type Handler struct {
+	o   Options
+	b   *core.Broker
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	shared   map[string]int // shared-subscription queue -> member sessions
+	closed   bool
+
+	connSeq atomic.Uint64
+}
+
+// New returns a handler and restores persistent sessions from core.Meta,
+// scheduling the expiry of those that are disconnected.
+func New(o Options) (*Handler, error) {
+	if o.Broker == nil || o.Logger == nil {
+		return nil, errors.New("mqtt: Broker and Logger are required")
+	}
+	if o.ReceiveMaximum == 0 {
+		o.ReceiveMaximum = 256
+	}
+	if o.TopicAliasMaximum == 0 {
+		o.TopicAliasMaximum = 64
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.MaxPacketSize <= 0 {
+		o.MaxPacketSize = 4 << 20
+	}
+	h := &Handler{o: o, b: o.Broker, log: o.Logger, sessions: map[string]*session{}, shared: map[string]int{}}
+	now := time.Now()
+	for id, raw := range h.b.Meta(sessionsNS).List() {
+		var rec sessionRecord
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			h.log.Error("dropping unreadable stored session", "client_id", id, "err", err)
+			_ = h.b.Meta(sessionsNS).Delete(id)
+			continue
+		}
+		s := newSession(id, rec.Expiry, true)
+		s.version = rec.Version
+		for _, sub := range rec.Subs {
+			sub := sub
+			s.subs[sub.key()] = &sub
+			if sub.Group != "" {
+				h.shared[sharedQueue(sub.Group, sub.Filter)]++
+			}
+		}
+		h.sessions[id] = s
+		disc := rec.DisconnectedAt
+		if disc.IsZero() {
+			disc = now // the broker stopped while it was connected
+		}
+		h.scheduleExpiry(s, disc)
+	}
+	return h, nil
+}
+
+// Close stops session timers; sessions stay stored. It is idempotent.
+func (h *Handler) Close(context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, s := range h.sessions {
+		s.stopTimers()
+	}
+	return nil
+}
+
+// ServeConn serves one MQTT connection on any net.Conn (TCP, TLS or a
+// WebSocket adapter) until it ends, then closes it.
+func (h *Handler) ServeConn(ctx context.Context, nc net.Conn) {
+	c := newConn(h, nc)
+	c.serve(ctx)
+}
+
+// sessionRecord is what a persistent session stores in core.Meta.
+type sessionRecord struct {
+	Version        byte           `json:"v"`
+	Expiry         uint32         `json:"expiry"`
+	Subs           []subscription `json:"subs"`
+	DisconnectedAt time.Time      `json:"disconnected_at,omitzero"`
+}
+
+// subscription is one topic filter of a session (MQTT 5 §3.8.3.1 options).
+type subscription struct {
+	Filter         string `json:"f"`
+	Group          string `json:"g,omitempty"` // $share group
+	QoS            byte   `json:"q"`
+	NoLocal        bool   `json:"nl,omitempty"`
+	RAP            bool   `json:"rap,omitempty"`
+	RetainHandling byte   `json:"rh,omitempty"`
+	ID             int    `json:"id,omitempty"`
+}
+
+func (s *subscription) key() string {
+	if s.Group != "" {
+		return "$share/" + s.Group + "/" + s.Filter
+	}
+	return s.Filter
+}
+
+// sharedQueue names the core queue of a shared subscription; every member
+// session consumes from it, so the core spreads messages over members.
+func sharedQueue(group, filter string) string {
+	return "mqtt-shared-" + group + "-" + filterToKey(filter)
+}
+
+// session is the server-side MQTT session; it outlives connections when
+// its expiry interval is non-zero.
+type session struct {
+	id      string
+	queue   string
+	durable bool // the queue is durable (persistent session)
+
+	// Guarded by Handler.mu.
+	owner       *conn
+	expiry      uint32
+	version     byte
+	expireTimer *time.Timer
+	willTimer   *time.Timer
+	willFire    func()
+
+	// Guarded by mu; touched by the owning connection and, for subs, by
+	// the delivery path.
+	mu     sync.Mutex
+	subs   map[string]*subscription
+	inQoS2 map[uint16]bool // inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-9]
+	outRel map[uint16]bool // outbound ids awaiting PUBCOMP [MQTT-4.3.3-5]
+}
+
+func newSession(id string, expiry uint32, durable bool) *session {
+	return &session{id: id, queue: "mqtt-subscription-" + id, durable: durable, expiry: expiry,
+		subs: map[string]*subscription{}, inQoS2: map[uint16]bool{}, outRel: map[uint16]bool{}}
+}
+
+func (s *session) stopTimers() {
+	if s.expireTimer != nil {
+		s.expireTimer.Stop()
+		s.expireTimer = nil
+	}
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+		s.willTimer = nil
+	}
+}
+
+// record returns the stored form of s.
+func (s *session) record(version byte, disconnected time.Time) sessionRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := sessionRecord{Version: version, Expiry: s.expiry, DisconnectedAt: disconnected}
+	for _, sub := range s.subs {
+		rec.Subs = append(rec.Subs, *sub)
+	}
+	return rec
+}
+
+// persist stores a persistent session's state.
+func (h *Handler) persist(s *session, disconnected time.Time) error {
+	if !s.durable {
+		return nil
+	}
+	h.mu.Lock()
+	version := s.version
+	h.mu.Unlock()
+	raw, err := json.Marshal(s.record(version, disconnected))
+	if err != nil {
+		return err
+	}
+	return h.b.Meta(sessionsNS).Put(s.id, raw)
+}
+
+// scheduleExpiry arms the expiry of a disconnected session (h.mu held or
+// during New). [MQTT-3.1.2-23] the session ends after its expiry interval.
+func (h *Handler) scheduleExpiry(s *session, disconnected time.Time) {
+	if s.expiry == expiryInfinite {
+		return
+	}
+	left := time.Until(disconnected.Add(time.Duration(s.expiry) * time.Second))
+	if left < 0 {
+		left = 0
+	}
+	s.expireTimer = time.AfterFunc(left, func() { h.expire(s) })
+}
+
+// expire ends a disconnected session whose interval ran out.
+func (h *Handler) expire(s *session) {
+	h.mu.Lock()
+	if h.sessions[s.id] != s || s.owner != nil || h.closed {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.sessions, s.id)
+	fire := s.willFire
+	s.stopTimers()
+	s.willFire = nil
+	h.mu.Unlock()
+	if fire != nil {
+		fire() // [MQTT-3.1.3-9] the will is sent at session end at the latest
+	}
+	h.destroy(s)
+}
+
+// destroy deletes a session's queue, shared memberships and stored state.
+// The session must no longer be registered.
+func (h *Handler) destroy(s *session) {
+	if _, err := h.b.DeleteQueue(s.queue, false, false); err != nil && !errors.Is(err, core.ErrNotFound) {
+		h.log.Warn("delete session queue", "client_id", s.id, "err", err)
+	}
+	s.mu.Lock()
+	var groups []*subscription
+	for _, sub := range s.subs {
+		if sub.Group != "" {
+			groups = append(groups, sub)
+		}
+	}
+	s.subs = map[string]*subscription{}
+	s.mu.Unlock()
+	for _, sub := range groups {
+		h.leaveShared(sub)
+	}
+	if s.durable {
+		if err := h.b.Meta(sessionsNS).Delete(s.id); err != nil {
+			h.log.Warn("delete stored session", "client_id", s.id, "err", err)
+		}
+	}
+}
+
+// joinShared declares and binds a shared subscription's queue; first tells
+// whether this session is a new member.
+func (h *Handler) joinShared(sub *subscription, first bool) error {
+	q := sharedQueue(sub.Group, sub.Filter)
+	if _, err := h.b.DeclareQueue(core.QueueConfig{Name: q}); err != nil {
+		return err
+	}
+	if err := h.b.Bind(core.Binding{Source: topicExch, Destination: q, Key: filterToKey(sub.Filter)}); err != nil {
+		return err
+	}
+	if first {
+		h.mu.Lock()
+		h.shared[q]++
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// leaveShared drops one member; the last one deletes the queue.
+func (h *Handler) leaveShared(sub *subscription) {
+	q := sharedQueue(sub.Group, sub.Filter)
+	h.mu.Lock()
+	h.shared[q]--
+	last := h.shared[q] <= 0
+	if last {
+		delete(h.shared, q)
+	}
+	h.mu.Unlock()
+	if last {
+		if _, err := h.b.DeleteQueue(q, false, false); err != nil && !errors.Is(err, core.ErrNotFound) {
+			h.log.Warn("delete shared queue", "queue", q, "err", err)
+		}
+	}
+}
+
+func (h *Handler) nextConnID() string { return fmt.Sprintf("mqtt-%d", h.connSeq.Add(1)) }
