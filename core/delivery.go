@@ -117,7 +117,7 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 			}
 			continue
 		}
-		d := q.leaseLocked(e, c, 0, now)
+		d := q.leaseLocked(e, c, c.opts.NoAck, 0, now)
 		batch = append(batch, pendingDelivery{c: c, d: d, e: e, resumes: c.resumes})
 	}
 	return batch, dl
@@ -193,14 +193,14 @@ func (q *queue) takeReadyLocked(c *Consumer, now time.Time, dl []*deadLetter) (*
 }
 
 // leaseLocked hands e out. c may be nil (Get). lease 0 = queue default.
-func (q *queue) leaseLocked(e *entry, c *Consumer, lease time.Duration, now time.Time) *Delivery {
+func (q *queue) leaseLocked(e *entry, c *Consumer, noAck bool, lease time.Duration, now time.Time) *Delivery {
 	e.deliveries++
 	if e.first.IsZero() {
 		e.first = now
 	}
 	d := &Delivery{Queue: q.cfg.Name, Message: e.msg, Redelivered: e.deliveries > 1 || e.recov,
 		DeliveryCount: e.deliveries, FirstDelivery: e.first, EnqueuedAt: e.enqueued}
-	if c != nil && c.opts.NoAck {
+	if noAck {
 		return d // settled by the caller once handed over
 	}
 	id := q.b.nextLease()
@@ -255,7 +255,7 @@ func (q *queue) releaseGroupLocked(g string) {
 func (q *queue) pushReadyLocked(e *entry, front bool) {
 	d := &q.ready[min(int(e.pri), len(q.ready)-1)]
 	if front {
-		d.pushFront(e)
+		d.insertByPos(e)
 	} else {
 		d.pushBack(e)
 	}
@@ -450,11 +450,7 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 			if e == nil {
 				break
 			}
-			tmp := &Consumer{opts: ConsumeOptions{NoAck: o.NoAck}}
-			if !o.NoAck {
-				tmp = nil
-			}
-			d := q.leaseLocked(e, tmp, o.Lease, now)
+			d := q.leaseLocked(e, nil, o.NoAck, o.Lease, now)
 			if o.NoAck {
 				q.forgetLocked(e)
 			}

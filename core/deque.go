@@ -52,6 +52,29 @@ func (d *deque) popFront() *entry {
 	return e
 }
 
+// insertByPos puts e before the first entry that arrived after it, so a
+// requeued message regains its place (scans from the front: requeues land
+// near the head).
+func (d *deque) insertByPos(e *entry) {
+	n := d.len()
+	i := 0
+	for i < n && d.at(i).pos < e.pos {
+		i++
+	}
+	if i == 0 {
+		d.pushFront(e)
+		return
+	}
+	if i == n {
+		d.pushBack(e)
+		return
+	}
+	idx := d.head + i
+	d.buf = append(d.buf, nil)
+	copy(d.buf[idx+1:], d.buf[idx:])
+	d.buf[idx] = e
+}
+
 // at returns the i-th entry from the front.
 func (d *deque) at(i int) *entry { return d.buf[d.head+i] }
 

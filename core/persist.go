@@ -171,6 +171,8 @@ func (b *Broker) recoverMessages() error {
 			q.fifoSeq = m.Sequence
 		}
 		q.bytes += int64(e.size)
+		q.nextPos++
+		e.pos = q.nextPos
 		if !e.visible.IsZero() && e.visible.After(now) {
 			q.delayed.push(timed{at: e.visible, e: e})
 		} else {

@@ -228,6 +228,8 @@ func (q *queue) insertLocked(e *entry, t *tracker) {
 		return
 	}
 	q.bytes += int64(e.size)
+	q.nextPos++
+	e.pos = q.nextPos
 	if !e.visible.IsZero() {
 		q.delayed.push(timed{at: e.visible, e: e})
 		q.scheduleLocked(e.visible)

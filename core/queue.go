@@ -74,8 +74,9 @@ type entry struct {
 	lease       uint64 // current lease id, 0 when ready
 	deadline    time.Time
 	owner       *Consumer
-	done        bool // acked/removed
-	recov       bool // recovered from the store: may have been delivered before
+	done        bool   // acked/removed
+	recov       bool   // recovered from the store: may have been delivered before
+	pos         uint64 // arrival order in this queue; requeues go back to their place
 }
 
 type queue struct {
@@ -102,6 +103,7 @@ type queue struct {
 	groups      map[string]int // FIFO: in-flight leases per group
 	dedup       map[string]time.Time
 	fifoSeq     uint64
+	nextPos     uint64
 	deleted     bool
 	bindings    []*Binding
 	hasSelector bool

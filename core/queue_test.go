@@ -338,3 +338,35 @@ func TestSelectorConsumers(t *testing.T) {
 	}
 	waitUntil(t, "selective", func() bool { return len(red.ch) == 1 && len(blue.ch) == 2 })
 }
+
+func TestCloseRequeuesInOriginalOrder(t *testing.T) {
+	b := newTestBroker(t, "")
+	mustQueue(t, b, QueueConfig{Name: "q"})
+	for i := 0; i < 50; i++ {
+		publish(t, b, "", "q", fmt.Sprint(i))
+	}
+	c := newCollector()
+	k, _ := b.Consume("q", ConsumeOptions{Prefetch: 20}, c.handle)
+	waitUntil(t, "20 in flight", func() bool { return len(c.ch) == 20 })
+	// ack a few in the middle, then close: the rest go back in order.
+	var mid []uint64
+	for i := 0; i < 20; i++ {
+		d := <-c.ch
+		if i%3 == 0 {
+			mid = append(mid, d.ID)
+		}
+	}
+	k.Ack(mid...)
+	k.Close()
+	got := getBodies(t, b, "q", 100)
+	var want []string
+	for i := 0; i < 50; i++ {
+		if i < 20 && i%3 == 0 {
+			continue
+		}
+		want = append(want, fmt.Sprint(i))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("order after close:\n%v\nwant\n%v", got, want)
+	}
+}
