@@ -38,7 +38,8 @@ type App struct {
 
 // Start opens the core and starts every listener whose addr is set.
 func Start(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
-	b, err := core.Open(core.Options{DataDir: cfg.Node.DataDir, SyncAlways: cfg.Node.Sync == "always", Logger: log})
+	b, err := core.Open(core.Options{DataDir: cfg.Node.DataDir, SyncAlways: cfg.Node.Sync == "always", Logger: log,
+		MemoryHighWatermark: cfg.Node.MemoryHighWatermark})
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,9 @@ type Node struct {
 	DataDir       string `yaml:"data_dir"`
 	Sync          string `yaml:"sync"`           // interval | always
 	ShutdownGrace string `yaml:"shutdown_grace"` // duration, e.g. "10s"
+	// MemoryHighWatermark is the fraction of physical memory the broker may
+	// use before publishers are blocked (0 = never block).
+	MemoryHighWatermark float64 `yaml:"memory_high_watermark"`
 }
 
 // Listeners holds one section per front door; an empty addr turns it off.
@@ -88,7 +91,7 @@ type STOMP struct {
 // holds exactly these.
 func Default() *Config {
 	return &Config{
-		Node: Node{Name: "broker-1", DataDir: "./data", Sync: "interval", ShutdownGrace: "10s"},
+		Node: Node{Name: "broker-1", DataDir: "./data", Sync: "interval", ShutdownGrace: "10s", MemoryHighWatermark: 0.4},
 		Listeners: Listeners{
 			AMQP:  Listener{Addr: ":5672"},
 			MQTT:  Listener{Addr: ":1883"},
@@ -158,6 +161,9 @@ func (c *Config) Validate() error {
 		if d, err := time.ParseDuration(c.Node.ShutdownGrace); err != nil || d <= 0 {
 			errs = append(errs, fmt.Errorf("node.shutdown_grace: %q is not a positive duration", c.Node.ShutdownGrace))
 		}
+	}
+	if c.Node.MemoryHighWatermark < 0 || c.Node.MemoryHighWatermark > 1 {
+		errs = append(errs, fmt.Errorf("node.memory_high_watermark: %v is not between 0 and 1", c.Node.MemoryHighWatermark))
 	}
 	for name, l := range c.ListenerMap() {
 		key := "listeners." + name
@@ -231,6 +237,13 @@ func ApplyEnv(cfg *Config, environ []string) error {
 		switch f.Kind() {
 		case reflect.String:
 			f.SetString(v)
+		case reflect.Float64:
+			var x float64
+			if _, err := fmt.Sscan(v, &x); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a number", k, v))
+				continue
+			}
+			f.SetFloat(x)
 		case reflect.Int:
 			var n int
 			if _, err := fmt.Sscan(v, &n); err != nil {
@@ -255,7 +268,7 @@ func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value)
 		switch f.Kind() {
 		case reflect.Struct:
 			collectFields(f, name, out)
-		case reflect.String, reflect.Int:
+		case reflect.String, reflect.Int, reflect.Float64:
 			out[name] = f
 		}
 	}

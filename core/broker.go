@@ -20,6 +20,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// MemoryHighWatermark is the fraction of physical memory the heap may
+	// use before publishers are blocked (0 = no alarm).
+	MemoryHighWatermark float64
 }
 
 // Broker is the router and queue manager shared by every front door.
@@ -36,6 +39,8 @@ type Broker struct {
 	users map[string]User
 
 	meta metaCache
+
+	alarm alarm
 
 	leaseSeq atomic.Uint64
 	closed   atomic.Bool
@@ -85,6 +90,7 @@ func Open(o Options) (*Broker, error) {
 	}
 	b.declareDefaults()
 	b.loadUsers()
+	b.startAlarm(o.MemoryHighWatermark)
 	if err := b.recoverTopology(); err != nil {
 		b.Close()
 		return nil, err
@@ -102,6 +108,9 @@ func Open(o Options) (*Broker, error) {
 func (b *Broker) Close() error {
 	if b.closed.Swap(true) {
 		return nil
+	}
+	if b.alarm.stop != nil {
+		close(b.alarm.stop)
 	}
 	b.mu.Lock()
 	qs := make([]*queue, 0, len(b.queues))

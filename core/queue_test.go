@@ -370,3 +370,18 @@ func TestCloseRequeuesInOriginalOrder(t *testing.T) {
 		t.Fatalf("order after close:\n%v\nwant\n%v", got, want)
 	}
 }
+
+func TestMemoryAlarm(t *testing.T) {
+	b := newTestBroker(t, "")
+	got := make(chan bool, 4)
+	cancel := b.OnMemoryAlarm(func(on bool) { got <- on })
+	defer cancel()
+	b.SetMemoryLimit(1) // any heap is above one byte
+	if on := <-got; !on || !b.MemoryBlocked() {
+		t.Fatal("alarm did not go off")
+	}
+	b.SetMemoryLimit(0)
+	if on := <-got; on || b.MemoryBlocked() {
+		t.Fatal("alarm did not clear")
+	}
+}
