@@ -2,32 +2,34 @@ package sns
 
 import (
 	"encoding/json"
+	"math/big"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/omnibroker/broker/core"
 )
 
-// Message attributes travel as core headers (ARCHITECTURE.md "Message
-// properties across protocols": headers <-> MessageAttributes
-// String/Number/Binary), so that an AMQP, MQTT 5 or STOMP consumer sees
-// them as headers, and a filter policy can test headers published on those
-// protocols too:
+// Message attributes travel as core headers in the representation the SQS
+// bridge uses (bridge/sqs msgattrs.go), so that SNS -> SQS raw delivery is a
+// plain copy and AMQP, MQTT 5 and STOMP consumers see them as headers:
 //
-//   - String (and String.<custom>) -> string
-//   - Number (and Number.<custom>) -> string holding the number's text
-//   - Binary (and Binary.<custom>) -> []byte
-//   - String.Array -> string holding the JSON array
+//   - String -> string header; Binary -> []byte header; Number and custom
+//     types (String.Array, Number.float, Binary.gif...) -> string (or
+//     []byte) header plus the DataType in the companion header
+//     "x-sqs-type.NAME";
+//   - String attributes content-type, correlation-id and reply-to become the
+//     core properties of the same name (ARCHITECTURE.md property table).
 //
-// The exact AWS data type of each attribute is kept in the header table
-// AttrTypesHeader (name -> data type), so that a round trip through the
-// broker gives the SQS or SNS consumer back the very type it was sent with.
-// Headers without an entry there (published on another protocol) are typed
-// by their Go type: numbers are Number, []byte Binary, everything else
-// String.
+// Headers published on other protocols have no companion header and are
+// typed by their Go type: numbers and timestamps Number, []byte Binary,
+// everything else String.
 
-// AttrTypesHeader names the header table of attribute data types.
-const AttrTypesHeader = "x-amz-attribute-types"
+// typeHeaderPrefix is the companion header prefix of the SQS bridge.
+const typeHeaderPrefix = "x-sqs-type."
+
+// Properties that map onto String attributes.
+var propAttrs = map[string]bool{"content-type": true, "correlation-id": true, "reply-to": true}
 
 // Attr is one SNS/SQS message attribute.
 type Attr struct {
@@ -36,54 +38,61 @@ type Attr struct {
 	Bytes []byte // BinaryValue
 }
 
-// attrType returns the data type of header name.
-func attrType(h core.Table, name string) (string, bool) {
-	v, ok := h[name]
-	if !ok {
-		return "", false
-	}
-	if types, ok := h[AttrTypesHeader].(core.Table); ok {
-		if t, ok := types[name].(string); ok {
-			return t, true
-		}
-	}
-	switch v.(type) {
-	case []byte:
-		return "Binary", true
-	case int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64:
-		return "Number", true
-	}
-	return "String", true
+func baseType(t string) string {
+	b, _, _ := strings.Cut(t, ".")
+	return b
 }
 
-// HeadersToAttrs returns the message attributes carried by headers (the
-// broker's own x- headers excluded).
-func HeadersToAttrs(h core.Table) map[string]Attr {
+// hiddenHeader reports broker-internal headers that are not attributes.
+func hiddenHeader(k string) bool { return strings.HasPrefix(k, "x-") }
+
+// attrType returns the data type of header name.
+func attrType(h core.Table, name string) string {
+	if t, ok := h[typeHeaderPrefix+name].(string); ok && t != "" {
+		return t
+	}
+	switch h[name].(type) {
+	case []byte:
+		return "Binary"
+	case int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, core.Decimal, time.Time:
+		return "Number"
+	}
+	return "String"
+}
+
+// HeadersToAttrs returns the message attributes a core message carries.
+func HeadersToAttrs(m *core.Message) map[string]Attr {
 	out := map[string]Attr{}
-	for k, v := range h {
-		if strings.HasPrefix(k, "x-") {
+	for k, v := range m.Props.Headers {
+		if hiddenHeader(k) || v == nil {
 			continue
 		}
-		t, _ := attrType(h, k)
+		t := attrType(m.Props.Headers, k)
 		a := Attr{Type: t}
-		switch x := v.(type) {
-		case []byte:
-			a.Bytes = x
-			if !strings.HasPrefix(t, "Binary") {
-				a.Str = string(x)
+		if b, ok := v.([]byte); ok {
+			if len(b) == 0 {
+				continue
 			}
-		case string:
-			a.Str = x
-		case nil:
-			continue
-		default:
-			a.Str = headerText(x)
-		}
-		if strings.HasPrefix(t, "Binary") && a.Bytes == nil {
-			a.Bytes = []byte(a.Str)
-			a.Str = ""
+			if baseType(t) == "Binary" {
+				a.Bytes = b
+			} else {
+				a.Str = string(b)
+			}
+		} else {
+			a.Str = headerText(v)
+			if a.Str == "" {
+				continue
+			}
+			if baseType(t) == "Binary" {
+				a.Bytes, a.Str = []byte(a.Str), ""
+			}
 		}
 		out[k] = a
+	}
+	for n, v := range map[string]string{"content-type": m.Props.ContentType, "correlation-id": m.Props.CorrelationID, "reply-to": m.Props.ReplyTo} {
+		if v != "" {
+			out[n] = Attr{Type: "String", Str: v}
+		}
 	}
 	return out
 }
@@ -114,43 +123,79 @@ func headerText(v any) string {
 		return strconv.FormatFloat(float64(x), 'g', -1, 32)
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
+	case core.Decimal:
+		f := new(big.Float).SetInt64(int64(x.Value))
+		f.Quo(f, new(big.Float).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Scale)), nil)))
+		return f.Text('g', 38)
+	case time.Time:
+		return strconv.FormatInt(x.Unix(), 10)
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
 }
 
-// AttrsToHeaders stores attributes as headers plus the type table.
-func AttrsToHeaders(attrs map[string]Attr, h core.Table) core.Table {
+// AttrsToHeaders stores attributes on m as the SQS bridge does.
+func AttrsToHeaders(m *core.Message, attrs map[string]Attr) {
 	if len(attrs) == 0 {
-		return h
+		return
 	}
+	h := m.Props.Headers
 	if h == nil {
-		h = core.Table{}
+		h = make(core.Table, len(attrs))
 	}
-	types := core.Table{}
-	for k, a := range attrs {
-		if strings.HasPrefix(a.Type, "Binary") {
-			h[k] = a.Bytes
-		} else {
-			h[k] = a.Str
+	for n, a := range attrs {
+		if a.Type == "String" && propAttrs[n] {
+			switch n {
+			case "content-type":
+				m.Props.ContentType = a.Str
+			case "correlation-id":
+				m.Props.CorrelationID = a.Str
+			case "reply-to":
+				m.Props.ReplyTo = a.Str
+			}
+			continue
 		}
-		types[k] = a.Type
+		if baseType(a.Type) == "Binary" {
+			h[n] = a.Bytes
+			if a.Type != "Binary" {
+				h[typeHeaderPrefix+n] = a.Type
+			}
+			continue
+		}
+		h[n] = a.Str
+		if a.Type != "String" {
+			h[typeHeaderPrefix+n] = a.Type
+		}
 	}
-	h[AttrTypesHeader] = types
-	return h
+	m.Props.Headers = h
 }
 
 // attrValues returns the values a filter policy tests for attribute name.
 // Binary attributes exist but have no value a policy can match (AWS
 // ignores them in filtering).
-func attrValues(h core.Table, name string) ([]fval, bool) {
+func attrValues(m *core.Message, name string) ([]fval, bool) {
+	h := m.Props.Headers
 	v, ok := h[name]
-	if !ok || strings.HasPrefix(name, "x-") {
+	if !ok || hiddenHeader(name) {
+		if propAttrs[name] {
+			var p string
+			switch name {
+			case "content-type":
+				p = m.Props.ContentType
+			case "correlation-id":
+				p = m.Props.CorrelationID
+			default:
+				p = m.Props.ReplyTo
+			}
+			if p != "" {
+				return []fval{{kind: vString, s: p}}, true
+			}
+		}
 		return nil, false
 	}
-	t, _ := attrType(h, name)
+	t := attrType(h, name)
 	switch {
-	case strings.HasPrefix(t, "Binary"):
+	case baseType(t) == "Binary":
 		return nil, true
 	case t == "String.Array":
 		s, _ := v.(string)
@@ -169,7 +214,7 @@ func attrValues(h core.Table, name string) ([]fval, bool) {
 			out = append(out, jsonVal(e))
 		}
 		return out, true
-	case strings.HasPrefix(t, "Number"):
+	case baseType(t) == "Number":
 		f, err := strconv.ParseFloat(strings.TrimSpace(headerText(v)), 64)
 		if err != nil {
 			return nil, true

@@ -165,7 +165,9 @@ func TestPolicyLimitsAccepted(t *testing.T) {
 type attrMsg map[string]Attr
 
 func msgWithAttrs(a attrMsg) *core.Message {
-	return &core.Message{Props: core.Properties{Headers: AttrsToHeaders(a, nil)}}
+	m := &core.Message{}
+	AttrsToHeaders(m, a)
+	return m
 }
 
 func str(s string) Attr { return Attr{Type: "String", Str: s} }

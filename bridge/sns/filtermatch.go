@@ -63,8 +63,7 @@ func (p *Policy) Match(m *core.Message) bool {
 			return v, len(v) > 0
 		})
 	}
-	h := m.Props.Headers
-	return p.eval(func(path string) ([]fval, bool) { return attrValues(h, path) })
+	return p.eval(func(path string) ([]fval, bool) { return attrValues(m, path) })
 }
 
 // MatchValues evaluates the policy against an explicit lookup (tests).
