@@ -47,20 +47,20 @@ type conn struct {
 	keepWill   bool // DISCONNECT 0x04
 
 	// Guarded by mu.
-	mu        sync.Mutex
-	cond      *sync.Cond
-	ctrl      [][]byte // encoded control packets, in order
-	pending   []*outMsg
-	inflight  map[uint16]*outMsg // outbound QoS 1/2 awaiting PUBACK/PUBREC
-	nextID    uint16
-	acks      []*pubAck // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
-	inflightIn int      // inbound QoS 1/2 not yet completed (Receive Maximum)
-	localIDs  map[string]struct{} // ids this connection published (No Local)
-	paused    []*consumerRef
-	stopping  bool
-	reason    listeners.CloseReason
-	kicked    bool
-	shutdown  bool
+	mu         sync.Mutex
+	cond       *sync.Cond
+	ctrl       [][]byte // encoded control packets, in order
+	pending    []*outMsg
+	inflight   map[uint16]*outMsg // outbound QoS 1/2 awaiting PUBACK/PUBREC
+	nextID     uint16
+	acks       []*pubAck           // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
+	inflightIn int                 // inbound QoS 1/2 not yet completed (Receive Maximum)
+	localIDs   map[string]struct{} // ids this connection published (No Local)
+	paused     []*consumerRef
+	stopping   bool
+	reason     listeners.CloseReason
+	kicked     bool
+	shutdown   bool
 
 	writerDone chan struct{}
 	done       chan struct{}
