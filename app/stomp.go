@@ -4,10 +4,22 @@ import (
 	"context"
 
 	"github.com/omnibroker/broker/listeners"
+	"github.com/omnibroker/broker/listeners/stomp"
 )
 
-// newSTOMP returns the STOMP connection handler and an optional closer run at
-// shutdown; a nil handler means the protocol is not built yet.
+// newSTOMP returns the STOMP connection handler and its closer, which also
+// says goodbye to STOMP-over-WebSocket connections.
 func newSTOMP(env Env) (listeners.ConnHandler, func(context.Context) error, error) {
-	return nil, nil, nil
+	s, err := stomp.New(stomp.Options{
+		Broker:             env.Broker,
+		Logger:             env.Logger,
+		ServerName:         "omnibroker/" + Version,
+		MaxFrameBytes:      env.Config.Limits.MaxFrameBytes,
+		MaxMessageBytes:    env.Config.Limits.MaxMessageBytes,
+		DefaultDestination: env.Config.STOMP.DefaultDestination,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s.Shutdown, nil
 }
