@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -41,8 +42,16 @@ func (q *queue) wantDispatchLocked() bool {
 	return true
 }
 
+var batchPool = sync.Pool{New: func() any { s := make([]pendingDelivery, 0, dispatchBatch); return &s }}
+
 func (q *queue) dispatch() {
-	batch := make([]pendingDelivery, 0, dispatchBatch)
+	bp := batchPool.Get().(*[]pendingDelivery)
+	batch := *bp
+	defer func() {
+		clear(batch[:cap(batch)])
+		*bp = batch[:0]
+		batchPool.Put(bp)
+	}()
 	for {
 		q.mu.Lock()
 		var dl []*deadLetter
