@@ -36,7 +36,9 @@ const (
 // the configured default kind (ActiveMQ treats them as queues).
 func (c *conn) parseDest(s string) (dest, error) {
 	d := dest{raw: s}
-	bad := func() (dest, error) { return dest{}, errProto("invalid destination", "'"+s+"' is not a valid destination") }
+	bad := func() (dest, error) {
+		return dest{}, errProto("invalid destination", "'"+s+"' is not a valid destination")
+	}
 	switch {
 	case s == "":
 		return bad()

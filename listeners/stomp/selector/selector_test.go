@@ -18,7 +18,7 @@ func TestMatch(t *testing.T) {
 		{"color = 'red'", true},
 		{"color <> 'red'", false},
 		{"color != 'blue'", true},
-		{"size > 5", true},          // string header compared as a number
+		{"size > 5", true}, // string header compared as a number
 		{"size >= 10 AND size <= 10", true},
 		{"size < 5", false},
 		{"weight * 2 = 5", true},
