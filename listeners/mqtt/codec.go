@@ -25,7 +25,12 @@ func readPacket(br *bufio.Reader, version byte, max int) (pk packets.Packet, err
 		return pk, err
 	}
 	if err := pk.FixedHeader.Decode(hb); err != nil {
-		return pk, err
+		// [MQTT-3.3.1-4] QoS 3, [MQTT-2.1.3-1] bad reserved flags: malformed.
+		var code packets.Code
+		if errors.As(err, &code) {
+			return pk, packets.Code{Code: packets.ErrMalformedPacket.Code, Reason: code.Reason}
+		}
+		return pk, packets.ErrMalformedPacket
 	}
 	n, lenBytes, err := packets.DecodeLength(br)
 	if err != nil {
@@ -80,7 +85,14 @@ func decodeBody(pk *packets.Packet, buf []byte) (err error) {
 			err = packets.ErrMalformedPacket
 		}
 	case packets.Disconnect:
-		err = pk.DisconnectDecode(buf)
+		// The library skips a lone reason code (remaining length 1), e.g.
+		// 0x04 "disconnect with will message" [MQTT-3.14.2-1].
+		if pk.ProtocolVersion == 5 && len(buf) >= 1 {
+			pk.ReasonCode = buf[0]
+			if len(buf) > 1 {
+				err = pk.DisconnectDecode(buf)
+			}
+		}
 	case packets.Auth:
 		err = pk.AuthDecode(buf)
 	default:

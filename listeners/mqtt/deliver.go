@@ -245,12 +245,12 @@ func (c *conn) encodePublish(buf *bytes.Buffer, o *outMsg, aliases map[string]ui
 			// Topic aliases towards the client [MQTT-3.3.2-10]: first use
 			// carries the topic and the alias, later ones the alias alone.
 			if a, ok := aliases[o.topic]; ok {
-				pk.Properties.TopicAlias = a
+				pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
 				pk.TopicName = ""
 			} else if len(aliases) < int(c.clientAlias) {
 				a := uint16(len(aliases) + 1)
 				aliases[o.topic] = a
-				pk.Properties.TopicAlias = a
+				pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
 				newAlias = o.topic
 			}
 		}

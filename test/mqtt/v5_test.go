@@ -340,3 +340,11 @@ func TestV5ReasonCodes(t *testing.T) {
 		t.Fatalf("unsuback %x", ua.Reasons)
 	}
 }
+
+func subOpt(topic string, qos byte) paho.SubscribeOptions {
+	return paho.SubscribeOptions{Topic: topic, QoS: qos}
+}
+
+func pub5(topic string, qos byte, payload string) *paho.Publish {
+	return &paho.Publish{Topic: topic, QoS: qos, Payload: []byte(payload)}
+}

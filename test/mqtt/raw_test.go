@@ -1,0 +1,296 @@
+package mqtt_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/omnibroker/broker/config"
+	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/test"
+)
+
+// raw is a byte-level MQTT client for malformed and edge-case packets.
+type raw struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+	v  byte
+}
+
+func dialRaw(t *testing.T, addr string) *raw {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &raw{t: t, nc: nc, br: bufio.NewReader(nc), v: 5}
+}
+
+func (r *raw) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatalf("write: %v", err)
+	}
+}
+
+func (r *raw) send(pk *packets.Packet) {
+	r.t.Helper()
+	pk.ProtocolVersion = r.v
+	var buf bytes.Buffer
+	var err error
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		err = pk.ConnectEncode(&buf)
+	case packets.Publish:
+		err = pk.PublishEncode(&buf)
+	case packets.Puback:
+		err = pk.PubackEncode(&buf)
+	case packets.Subscribe:
+		err = pk.SubscribeEncode(&buf)
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.write(buf.Bytes())
+}
+
+// read returns the next packet, or nil when none arrives within d or the
+// connection closed.
+func (r *raw) read(d time.Duration) *packets.Packet {
+	r.t.Helper()
+	r.nc.SetReadDeadline(time.Now().Add(d))
+	hb, err := r.br.ReadByte()
+	if err != nil {
+		return nil
+	}
+	var pk packets.Packet
+	if err := pk.FixedHeader.Decode(hb); err != nil {
+		r.t.Fatalf("bad header from server: %v", err)
+	}
+	n, _, err := packets.DecodeLength(r.br)
+	if err != nil {
+		r.t.Fatalf("bad length from server: %v", err)
+	}
+	pk.FixedHeader.Remaining = n
+	pk.ProtocolVersion = r.v
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.br, body); err != nil {
+		r.t.Fatalf("short packet from server: %v", err)
+	}
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		err = pk.ConnackDecode(body)
+	case packets.Publish:
+		err = pk.PublishDecode(body)
+	case packets.Puback:
+		err = pk.PubackDecode(body)
+	case packets.Suback:
+		err = pk.SubackDecode(body)
+	case packets.Disconnect:
+		err = pk.DisconnectDecode(body)
+	}
+	if err != nil {
+		r.t.Fatalf("decode %d: %v", pk.FixedHeader.Type, err)
+	}
+	return &pk
+}
+
+func (r *raw) expect(typ byte) *packets.Packet {
+	r.t.Helper()
+	pk := r.read(5 * time.Second)
+	if pk == nil || pk.FixedHeader.Type != typ {
+		r.t.Fatalf("want packet type %d, got %+v", typ, pk)
+	}
+	return pk
+}
+
+// closed asserts the server closed the connection.
+func (r *raw) closed() {
+	r.t.Helper()
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := r.br.ReadByte(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				r.t.Fatal("connection still open")
+			}
+			return
+		}
+	}
+}
+
+func (r *raw) connect(id string, props packets.Properties) *packets.Packet {
+	r.t.Helper()
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, Connect: packets.ConnectParams{
+		ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: id,
+		UsernameFlag: true, Username: []byte("guest"), PasswordFlag: true, Password: []byte("guest")}, Properties: props})
+	ack := r.expect(packets.Connack)
+	if ack.ReasonCode != 0 {
+		r.t.Fatalf("connack %#x", ack.ReasonCode)
+	}
+	return ack
+}
+
+func TestRawMalformedPackets(t *testing.T) {
+	b := test.StartBroker(t)
+	good := mustDial5(t, b.MQTT, "bystander", nil)
+	good.sub(t, subOpt("still/alive", 1))
+	cases := map[string][]byte{
+		"first packet not CONNECT":   {0xC0, 0x00},
+		"reserved packet type 0":     {0x00, 0x00},
+		"length over 4 bytes":        {0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F},
+		"truncated CONNECT then EOF": {0x10, 0x10, 0x00, 0x04, 'M', 'Q'},
+		"bad protocol name":          []byte{0x10, 0x0C, 0x00, 0x04, 'X', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00},
+		"CONNECT reserved flag set":  {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x03, 0x00, 0x3C, 0x00, 0x01, 'a'},
+		"invalid UTF-8 client id":    {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x01, 0xC0},
+	}
+	for name, bytes := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := dialRaw(t, b.MQTT)
+			r.v = 4
+			r.write(bytes)
+			if name == "truncated CONNECT then EOF" {
+				r.nc.(*net.TCPConn).CloseWrite()
+			}
+			for pk := r.read(5 * time.Second); pk != nil; pk = r.read(5 * time.Second) {
+				if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == 0 {
+					t.Fatal("malformed CONNECT accepted")
+				}
+			}
+			r.closed()
+		})
+	}
+	// After CONNECT: malformed packets close only that connection, with a
+	// v5 DISCONNECT carrying the reason [MQTT-4.13.1-1].
+	after := map[string]struct {
+		b  []byte
+		rc byte
+	}{
+		"PUBLISH qos 3":               {[]byte{0x36, 0x03, 0x00, 0x01, 'a'}, 0x81},
+		"PUBLISH wildcard topic":      {[]byte{0x30, 0x04, 0x00, 0x01, '#', 0x00}, 0x82},
+		"SUBSCRIBE bad flags":         {[]byte{0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 'a'}, 0x81},
+		"SUBSCRIBE truncated options": {[]byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 'a'}, 0x81},
+		"SUBSCRIBE no filters":        {[]byte{0x82, 0x03, 0x00, 0x01, 0x00}, 0x82},
+		"server-only CONNACK":         {[]byte{0x20, 0x03, 0x00, 0x00, 0x00}, 0x82},
+		"second CONNECT":              {[]byte{0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3C, 0x00, 0x00, 0x00}, 0x82},
+		"unknown topic alias":         {[]byte{0x30, 0x06, 0x00, 0x00, 0x03, 0x23, 0x00, 0x09}, 0x82},
+		"PINGREQ with body":           {[]byte{0xC0, 0x01, 0x00}, 0x81},
+	}
+	for name, c := range after {
+		t.Run(name, func(t *testing.T) {
+			r := dialRaw(t, b.MQTT)
+			r.connect("raw-"+name, packets.Properties{})
+			r.write(c.b)
+			pk := r.read(5 * time.Second)
+			if pk == nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != c.rc {
+				t.Fatalf("want DISCONNECT %#x, got %+v", c.rc, pk)
+			}
+			r.closed()
+		})
+	}
+	// The bystander is unaffected.
+	p := mustDial5(t, b.MQTT, "checker", nil)
+	p.pub(t, pub5("still/alive", 1, "yes"))
+	if m := good.next(t); string(m.Payload) != "yes" {
+		t.Fatal("bystander lost")
+	}
+}
+
+func TestRawUnsupportedVersion(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.MQTT)
+	r.v = 4
+	r.write([]byte{0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x07, 0x02, 0x00, 0x3C, 0x00, 0x00})
+	ack := r.expect(packets.Connack)
+	if ack.ReasonCode != 1 { // [MQTT-3.1.2-2] 0x01 unacceptable protocol version
+		t.Fatalf("connack %#x", ack.ReasonCode)
+	}
+	r.closed()
+}
+
+func TestRawPacketTooLargeAndQuota(t *testing.T) {
+	b := test.StartBroker(t, test.WithConfig(func(c *config.Config) { c.Limits.MaxFrameBytes = 4096 }))
+	r := dialRaw(t, b.MQTT)
+	ack := r.connect("big", packets.Properties{})
+	if ack.Properties.MaximumPacketSize != 4096 {
+		t.Fatalf("CONNACK maximum packet size %d", ack.Properties.MaximumPacketSize)
+	}
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "big", Payload: make([]byte, 5000)})
+	if pk := r.read(5 * time.Second); pk == nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != 0x95 {
+		t.Fatalf("want DISCONNECT 0x95, got %+v", pk)
+	}
+	r.closed()
+
+	// A full reject-publish queue refuses with 0x97 quota exceeded.
+	br := b.Core()
+	if _, err := br.DeclareQueue(core.QueueConfig{Name: "tiny", MaxLength: 1, Overflow: core.OverflowRejectPublish}); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Bind(core.Binding{Source: "amq.topic", Destination: "tiny", Key: "quota.#"}); err != nil {
+		t.Fatal(err)
+	}
+	r = dialRaw(t, b.MQTT)
+	r.connect("quota", packets.Properties{})
+	for i, want := range []byte{0x00, 0x97} {
+		r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: uint16(i + 1), TopicName: "quota/x", Payload: []byte("x")})
+		if pk := r.expect(packets.Puback); pk.ReasonCode != want || pk.PacketID != uint16(i+1) {
+			t.Fatalf("puback %d: %#x", i, pk.ReasonCode)
+		}
+	}
+}
+
+// The server honours the client's Receive Maximum [MQTT-3.3.4-9] and uses
+// topic aliases up to the client's maximum [MQTT-3.3.2-10].
+func TestRawReceiveMaximumAndAliases(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.MQTT)
+	r.connect("slow", packets.Properties{ReceiveMaximum: 2, TopicAliasMaximum: 5})
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+		Filters: packets.Subscriptions{{Filter: "rm/#", Qos: 1}}})
+	r.expect(packets.Suback)
+	p := mustDial5(t, b.MQTT, "fast", nil)
+	for i := 0; i < 5; i++ {
+		p.pub(t, pub5("rm/t", 1, string(rune('a'+i))))
+	}
+	var got []*packets.Packet
+	got = append(got, r.expect(packets.Publish), r.expect(packets.Publish))
+	if pk := r.read(300 * time.Millisecond); pk != nil {
+		t.Fatalf("third PUBLISH before any PUBACK: %+v", pk)
+	}
+	if got[0].TopicName != "rm/t" || got[0].Properties.TopicAlias == 0 || got[1].TopicName != "" || got[1].Properties.TopicAlias != got[0].Properties.TopicAlias {
+		t.Fatalf("aliases: %q/%d then %q/%d", got[0].TopicName, got[0].Properties.TopicAlias, got[1].TopicName, got[1].Properties.TopicAlias)
+	}
+	for i := 0; i < 3; i++ {
+		r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: got[i].PacketID})
+		got = append(got, r.expect(packets.Publish))
+	}
+	for i, pk := range got {
+		if string(pk.Payload) != string(rune('a'+i)) {
+			t.Fatalf("order: %d got %q", i, pk.Payload)
+		}
+	}
+}
+
+func TestRawKeepAliveTimeout(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.MQTT)
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, Connect: packets.ConnectParams{
+		ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 1, ClientIdentifier: "sleepy",
+		UsernameFlag: true, Username: []byte("guest"), PasswordFlag: true, Password: []byte("guest")}})
+	r.expect(packets.Connack)
+	start := time.Now()
+	pk := r.read(5 * time.Second)
+	if pk == nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != 0x8D {
+		t.Fatalf("want DISCONNECT 0x8D, got %+v", pk)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Fatalf("closed after %v, before 1.5 x keepalive", el)
+	}
+	r.closed()
+}
