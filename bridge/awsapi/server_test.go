@@ -129,7 +129,7 @@ func TestErrorsInProtocolOfRequest(t *testing.T) {
 	req = httptest.NewRequest("GET", "/?Action=Fail", nil)
 	res, body = do(t, s, req)
 	var e struct {
-		Error struct{ Type, Code, Message string }
+		Error     struct{ Type, Code, Message string }
 		RequestId string
 	}
 	if err := xml.Unmarshal([]byte(body), &e); err != nil || res.StatusCode != 400 || e.Error.Code != "AWS.SimpleQueueService.NonExistentQueue" || e.Error.Type != "Sender" || e.RequestId == "" {

@@ -100,6 +100,9 @@ func Open(o Options) (*Engine, error) {
 		NoSigs:             true,
 		SyncAlways:         o.SyncAlways,
 		JetStreamMaxMemory: 1 << 30,
+		// Records up to the stream's MaxMsgSize: the default 1 MB payload
+		// limit refuses a 1 MiB body once the record header is added.
+		MaxPayload: 8 << 20,
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {

@@ -1,0 +1,175 @@
+package sqs
+
+import (
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/omnibroker/broker/bridge/awsapi"
+	"github.com/omnibroker/broker/core"
+)
+
+// A receipt handle names one lease: base64url("v1 QUEUE LEASE MESSAGEID").
+// The lease id is new on every delivery, so a handle from an earlier
+// receive no longer matches once the message was delivered again.
+func encodeHandle(queue string, lease uint64, msgID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1 " + queue + " " + strconv.FormatUint(lease, 10) + " " + msgID))
+}
+
+type handle struct {
+	queue string
+	lease uint64
+	msgID string
+}
+
+func decodeHandle(h string) (handle, bool) {
+	if len(h) > 1024 {
+		return handle{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return handle{}, false
+	}
+	p := strings.Split(string(raw), " ")
+	if len(p) != 4 || p[0] != "v1" || p[1] == "" {
+		return handle{}, false
+	}
+	lease, err := strconv.ParseUint(p[2], 10, 64)
+	if err != nil || lease == 0 {
+		return handle{}, false
+	}
+	return handle{queue: p[1], lease: lease, msgID: p[3]}, true
+}
+
+type handleIn struct {
+	Id                string
+	QueueUrl          string
+	ReceiptHandle     *string
+	VisibilityTimeout awsapi.Int
+	Entries           []handleIn
+}
+
+type batchIDOut struct {
+	Id string
+}
+
+type handleBatchOut struct {
+	Successful []batchIDOut
+	Failed     []batchError
+}
+
+// settle deletes (visibility < 0) or changes the visibility of one
+// received message. Stale handles of standard queues succeed without
+// effect (the message was delivered again and has a newer handle, or is
+// gone), as SQS does; FIFO queues reject them as expired.
+func (s *Service) settle(r *awsapi.Request, name string, fifo bool, in *handleIn, visibility time.Duration) error {
+	if in.ReceiptHandle == nil || *in.ReceiptHandle == "" {
+		return errMissingParam("ReceiptHandle")
+	}
+	h, ok := decodeHandle(*in.ReceiptHandle)
+	if !ok || h.queue != name {
+		return errReceiptInvalid(*in.ReceiptHandle)
+	}
+	var err error
+	if visibility < 0 {
+		err = s.b.Ack(name, h.lease)
+	} else {
+		err = s.b.ChangeLease(name, h.lease, visibility)
+	}
+	if errors.Is(err, core.ErrNotFound) {
+		if _, qerr := s.b.Queue(name, ""); qerr != nil {
+			return errNoQueue(r)
+		}
+		if !fifo {
+			return nil
+		}
+		if visibility < 0 {
+			return errReceiptExpired(*in.ReceiptHandle)
+		}
+		return errNotInflight()
+	}
+	return err
+}
+
+func (s *Service) visibilityParam(in *handleIn) (time.Duration, error) {
+	if !in.VisibilityTimeout.Set {
+		return 0, errMissingParam("VisibilityTimeout")
+	}
+	if v := in.VisibilityTimeout.V; v < 0 || v > maxVisibility {
+		return 0, errInvalidParam("Value %s for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200, if provided.", in.VisibilityTimeout.Raw)
+	}
+	return time.Duration(in.VisibilityTimeout.V) * time.Second, nil
+}
+
+func (s *Service) deleteMessage(r *awsapi.Request) (any, error) {
+	var in handleIn
+	if err := r.Decode(&in); err != nil {
+		return nil, err
+	}
+	name, info, err := s.lookup(r, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.settle(r, name, info.Config.FIFO, &in, -1)
+}
+
+func (s *Service) changeMessageVisibility(r *awsapi.Request) (any, error) {
+	var in handleIn
+	if err := r.Decode(&in); err != nil {
+		return nil, err
+	}
+	name, info, err := s.lookup(r, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.visibilityParam(&in)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.settle(r, name, info.Config.FIFO, &in, v)
+}
+
+func (s *Service) handleBatch(r *awsapi.Request, entryName string, change bool) (any, error) {
+	var in handleIn
+	if err := r.Decode(&in); err != nil {
+		return nil, err
+	}
+	name, info, err := s.lookup(r, in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(in.Entries))
+	for i, e := range in.Entries {
+		ids[i] = e.Id
+	}
+	if err := checkBatch(ids, entryName); err != nil {
+		return nil, err
+	}
+	out := handleBatchOut{Successful: []batchIDOut{}, Failed: []batchError{}}
+	for i := range in.Entries {
+		e := &in.Entries[i]
+		v := time.Duration(-1)
+		if change {
+			if v, err = s.visibilityParam(e); err != nil {
+				out.Failed = append(out.Failed, failure(e.Id, err))
+				continue
+			}
+		}
+		if err := s.settle(r, name, info.Config.FIFO, e, v); err != nil {
+			out.Failed = append(out.Failed, failure(e.Id, err))
+			continue
+		}
+		out.Successful = append(out.Successful, batchIDOut{e.Id})
+	}
+	return out, nil
+}
+
+func (s *Service) deleteMessageBatch(r *awsapi.Request) (any, error) {
+	return s.handleBatch(r, "DeleteMessageBatchRequestEntry", false)
+}
+
+func (s *Service) changeMessageVisibilityBatch(r *awsapi.Request) (any, error) {
+	return s.handleBatch(r, "ChangeMessageVisibilityBatchRequestEntry", true)
+}
