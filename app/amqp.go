@@ -4,10 +4,18 @@ import (
 	"context"
 
 	"github.com/omnibroker/broker/listeners"
+	"github.com/omnibroker/broker/listeners/amqp"
 )
 
-// newAMQP returns the AMQP connection handler and an optional closer run at
-// shutdown; a nil handler means the protocol is not built yet.
+// newAMQP returns the AMQP 0-9-1 connection handler.
 func newAMQP(env Env) (listeners.ConnHandler, func(context.Context) error, error) {
-	return nil, nil, nil
+	o := amqp.Options{Broker: env.Broker, Logger: env.Logger, Version: Version}
+	if l := env.Config.Limits; l.MaxFrameBytes > 0 {
+		// RabbitMQ proposes 128 KiB frames; larger frames only cost memory.
+		o.FrameMax = min(l.MaxFrameBytes, 128<<10)
+	}
+	if l := env.Config.Limits; l.MaxMessageBytes > 0 {
+		o.MaxMessageBytes = l.MaxMessageBytes
+	}
+	return amqp.New(o), nil, nil
 }
