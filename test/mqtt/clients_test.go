@@ -123,7 +123,7 @@ func TestMosquittoClients(t *testing.T) {
 func TestTLS(t *testing.T) {
 	cert := test.NewCert(t)
 	b := test.StartBroker(t, test.WithTLS(cert, "mqtt"))
-	o := paho3.NewClientOptions().AddBroker("ssl://"+b.MQTT).SetClientID("tls1").SetUsername("guest").SetPassword("guest").
+	o := paho3.NewClientOptions().AddBroker("ssl://" + b.MQTT).SetClientID("tls1").SetUsername("guest").SetPassword("guest").
 		SetTLSConfig(&tls.Config{RootCAs: cert.Pool, ServerName: "localhost"}).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	got := make(chan paho3.Message, 1)
 	c := connect(t, o)
@@ -158,5 +158,48 @@ func TestTLS(t *testing.T) {
 	buf := make([]byte, 4)
 	if n, _ := nc.Read(buf); n >= 2 && buf[0] == 0x20 {
 		t.Fatal("CONNACK over plaintext on a TLS port")
+	}
+}
+
+// MQTT over WebSocket: paho 3.1.1 on /mqtt, paho 3.1.1 with subprotocol
+// mqtt on /ws, and python paho (websockets transport) on /mqtt.
+func TestWebSocket(t *testing.T) {
+	b := test.StartBroker(t)
+	if b.WS == "" {
+		t.Fatal("no WebSocket listener")
+	}
+	got := make(chan paho3.Message, 4)
+	sub := connect(t, paho3.NewClientOptions().AddBroker("ws://"+b.WS+"/mqtt").SetClientID("ws-sub").
+		SetUsername("guest").SetPassword("guest").SetAutoReconnect(false).SetConnectTimeout(5*time.Second))
+	wait(t, sub.Subscribe("web/#", 1, func(_ paho3.Client, m paho3.Message) { got <- m }))
+	pub := connect(t, paho3.NewClientOptions().AddBroker("ws://"+b.WS+"/ws").SetClientID("ws-pub").
+		SetUsername("guest").SetPassword("guest").SetAutoReconnect(false).SetConnectTimeout(5*time.Second))
+	wait(t, pub.Publish("web/a", 1, false, "via-ws"))
+	host, port := hostPort(t, b.WS)
+	out, err := test.Python(t, 30*time.Second, `
+import sys
+import paho.mqtt.client as mqtt
+c = mqtt.Client(client_id="py-ws", transport="websockets", protocol=mqtt.MQTTv5)
+c.ws_set_options(path="/mqtt")
+c.username_pw_set("guest", "guest")
+c.connect(sys.argv[1], int(sys.argv[2]), 30)
+c.loop_start()
+c.publish("web/py", "via-py-ws", qos=1).wait_for_publish(5)
+c.disconnect()
+c.loop_stop()
+print("ok")
+`, host, port)
+	if err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("python ws: %v %s", err, out)
+	}
+	for _, want := range []string{"via-ws", "via-py-ws"} {
+		select {
+		case m := <-got:
+			if string(m.Payload()) != want {
+				t.Fatalf("got %q want %q", m.Payload(), want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q over WebSocket", want)
+		}
 	}
 }

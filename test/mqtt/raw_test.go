@@ -294,3 +294,22 @@ func TestRawKeepAliveTimeout(t *testing.T) {
 	}
 	r.closed()
 }
+
+// DISCONNECT with reason 0x04 keeps the will [MQTT-3.14.2-1] (a lone
+// reason code, remaining length 1).
+func TestRawDisconnectWithWill(t *testing.T) {
+	b := test.StartBroker(t)
+	w := mustDial5(t, b.MQTT, "watcher", nil)
+	w.sub(t, subOpt("lastwill/#", 1))
+	r := dialRaw(t, b.MQTT)
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, Connect: packets.ConnectParams{
+		ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: "willer",
+		UsernameFlag: true, Username: []byte("guest"), PasswordFlag: true, Password: []byte("guest"),
+		WillFlag: true, WillQos: 1, WillTopic: "lastwill/willer", WillPayload: []byte("bye")}})
+	r.expect(packets.Connack)
+	r.write([]byte{0xE0, 0x01, 0x04})
+	r.closed()
+	if m := w.next(t); string(m.Payload) != "bye" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}
