@@ -1,0 +1,115 @@
+package stomp_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnibroker/broker/test"
+)
+
+// pyScript drives Debian's python3-stomp (stomp.py 8) through the basics:
+// persistent SEND with receipt, client-individual SUBSCRIBE, ACK, NACK
+// redelivery (1.1+), a transaction, a topic, and DISCONNECT with receipt.
+const pyScript = `
+import sys, time, threading, stomp
+host, port, ver, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cls = {'1.0': stomp.Connection10, '1.1': stomp.Connection11, '1.2': stomp.Connection12}[ver]
+kw = {} if ver == '1.0' else {'heartbeats': (2000, 2000)}
+conn = cls([(host, port)], **kw)
+if ca:
+    conn.set_ssl(for_hosts=[(host, port)], ca_certs=ca)
+got = []
+cv = threading.Condition()
+class L(stomp.ConnectionListener):
+    def on_message(self, frame):
+        with cv:
+            got.append(frame)
+            cv.notify_all()
+    def on_error(self, frame):
+        print('ERROR', frame.headers, frame.body)
+conn.set_listener('', L())
+conn.connect('guest', 'guest', wait=True)
+def wait(n):
+    with cv:
+        if not cv.wait_for(lambda: len(got) >= n, timeout=5):
+            print('TIMEOUT', len(got)); sys.exit(1)
+q = '/queue/py-' + ver + ('-tls' if ca else '')
+conn.send(q, 'hello ' + ver, content_type='text/plain', headers={'persistent': 'true', 'x-k': 'v:1', 'receipt': 'r1'})
+sid = 'sub-1'
+if ver == '1.0':
+    conn.subscribe(q, id=sid, ack='client')
+else:
+    conn.subscribe(q, id=sid, ack='client-individual')
+wait(1)
+m = got[0]
+print('BODY', m.body, m.headers.get('x-k'), m.headers.get('content-type'))
+def ackargs(m):
+    if ver == '1.2':
+        return (m.headers['ack'],)
+    if ver == '1.1':
+        return (m.headers['message-id'], sid)
+    return (m.headers['message-id'],)
+if ver != '1.0':
+    conn.nack(*ackargs(m))
+    wait(2)
+    m = got[1]
+    print('REDELIVERED', m.headers.get('redelivered'))
+conn.ack(*ackargs(m))
+# transaction: the SEND appears only on COMMIT
+n = len(got)
+tx = conn.begin()
+conn.send(q, 'in-tx', transaction=tx)
+time.sleep(0.3)
+print('BEFORE_COMMIT', len(got) - n)
+conn.commit(tx)
+wait(n + 1)
+print('AFTER_COMMIT', got[-1].body)
+conn.ack(*ackargs(got[-1]))
+conn.subscribe('/topic/py.#', id='t1', ack='auto')
+time.sleep(0.2)
+conn.send('/topic/py.a.b', 'topic!')
+wait(n + 2)
+print('TOPIC', got[-1].body, got[-1].headers.get('destination'))
+conn.disconnect()
+print('DONE')
+`
+
+func runPy(t *testing.T, addr, ver, ca string) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := test.Python(t, 60*time.Second, pyScript, host, port, ver, ca)
+	if err != nil {
+		t.Fatalf("python %s: %v\n%s", ver, err, out)
+	}
+	return out
+}
+
+func checkPy(t *testing.T, out, ver string) {
+	t.Helper()
+	want := []string{"BODY hello " + ver + " v:1 text/plain", "BEFORE_COMMIT 0", "AFTER_COMMIT in-tx", "TOPIC topic! /topic/py.a.b", "DONE"}
+	if ver != "1.0" {
+		want = append(want, "REDELIVERED true")
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("stomp.py %s: missing %q in:\n%s", ver, w, out)
+		}
+	}
+	if strings.Contains(out, "ERROR") {
+		t.Fatalf("stomp.py %s got an ERROR:\n%s", ver, out)
+	}
+}
+
+func TestStompPy(t *testing.T) {
+	cert := test.NewCert(t)
+	b := test.StartBroker(t, test.WithTLS(cert, "stomp"))
+	for _, v := range []string{"1.0", "1.1", "1.2"} {
+		t.Run(v+"/tls", func(t *testing.T) { checkPy(t, runPy(t, b.STOMP, v, cert.CertFile), v) })
+	}
+	b2 := test.StartBroker(t)
+	for _, v := range []string{"1.0", "1.1", "1.2"} {
+		t.Run(v+"/tcp", func(t *testing.T) { checkPy(t, runPy(t, b2.STOMP, v, ""), v) })
+	}
+}
