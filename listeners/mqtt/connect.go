@@ -177,15 +177,8 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 		s.expiry = expiry
 		s.version = c.version
 		h.mu.Unlock()
-		if _, err := h.b.DeclareQueue(core.QueueConfig{Name: s.queue, Durable: s.durable}); err != nil {
-			h.mu.Lock()
-			s.owner = nil
-			if !present {
-				delete(h.sessions, id)
-			}
-			h.mu.Unlock()
-			return nil, false, err
-		}
+		// The session's queue is declared on its first subscription
+		// (ensureConsumer): an idle connection costs no queue.
 		if err := h.persist(s, time.Time{}); err != nil {
 			return nil, false, err
 		}
@@ -197,16 +190,11 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 // shared subscription.
 func (c *conn) startDelivery() error {
 	s := c.sess
-	ref := &consumerRef{}
-	cons, err := c.h.b.Consume(s.queue, core.ConsumeOptions{Tag: c.id, Prefetch: c.prefetch()},
-		func(d *core.Delivery) bool { return c.onDelivery(d, ref, nil) })
-	if err != nil {
-		return err
+	if _, err := c.h.b.Queue(s.queue, ""); err == nil {
+		if err := c.ensureConsumer(); err != nil {
+			return err
+		}
 	}
-	c.mu.Lock()
-	ref.c = cons
-	c.mu.Unlock()
-	c.cons = cons
 	s.mu.Lock()
 	var shared []*subscription
 	for _, sub := range s.subs {
@@ -223,6 +211,29 @@ func (c *conn) startDelivery() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// ensureConsumer declares the session's queue and attaches its one core
+// consumer, once.
+func (c *conn) ensureConsumer() error {
+	if c.cons != nil {
+		return nil
+	}
+	s := c.sess
+	if _, err := c.h.b.DeclareQueue(core.QueueConfig{Name: s.queue, Durable: s.durable}); err != nil {
+		return err
+	}
+	ref := &consumerRef{}
+	cons, err := c.h.b.Consume(s.queue, core.ConsumeOptions{Tag: c.id, Prefetch: c.prefetch()},
+		func(d *core.Delivery) bool { return c.onDelivery(d, ref, nil) })
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ref.c = cons
+	c.mu.Unlock()
+	c.cons = cons
 	return nil
 }
 

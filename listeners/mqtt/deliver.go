@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bufio"
 	"bytes"
+	"sync"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -14,6 +15,8 @@ import (
 var noTime time.Time
 
 const maxPending = 4096
+
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // onDelivery is the core consumer handler: it runs on a core goroutine and
 // must not block. It works out the delivered QoS, subscription ids and
@@ -118,7 +121,14 @@ func (c *conn) allocIDLocked() uint16 {
 // writeLoop is the connection's only writer.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	bw := bufio.NewWriterSize(c.nc, 32<<10)
+	// The write buffer is taken from a pool per batch: an idle connection
+	// holds none.
+	var bw *bufio.Writer
+	defer func() {
+		if bw != nil {
+			writerPool.Put(bw)
+		}
+	}()
 	var buf bytes.Buffer
 	aliases := map[string]uint16{}
 	var batch []*outMsg
@@ -156,6 +166,10 @@ func (c *conn) writeLoop() {
 			if r.c != nil {
 				r.c.Resume()
 			}
+		}
+		if bw == nil {
+			bw = writerPool.Get().(*bufio.Writer)
+			bw.Reset(c.nc)
 		}
 		if stop {
 			bw.Flush()
@@ -197,6 +211,9 @@ func (c *conn) writeLoop() {
 				c.writeFailed()
 				return
 			}
+			bw.Reset(nil)
+			writerPool.Put(bw)
+			bw = nil
 		}
 		// QoS 0 deliveries are settled once written; dropped ones too.
 		for _, o := range settle {

@@ -51,7 +51,7 @@ func (c *conn) onSubscribe(pk *packets.Packet) error {
 					err = c.consumeShared(sub)
 				}
 			}
-		} else {
+		} else if err = c.ensureConsumer(); err == nil {
 			err = c.h.b.Bind(core.Binding{Source: topicExch, Destination: s.queue, Key: filterToKey(filter)})
 		}
 		if err != nil {
