@@ -50,7 +50,7 @@ type envelopeAttr struct {
 
 // Envelope types.
 const (
-	TypeNotification   = "Notification"
+	TypeNotification    = "Notification"
 	TypeSubConfirmation = "SubscriptionConfirmation"
 	TypeUnsubConfirm    = "UnsubscribeConfirmation"
 )
