@@ -1,7 +1,6 @@
 package amqp
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/omnibroker/broker/core"
@@ -183,5 +182,3 @@ func exchangeKind(t string) (core.ExchangeKind, error) {
 	}
 	return "", newErr(ReplyCommandInvalid, "invalid exchange type '%s'", t)
 }
-
-func describe(v any) string { return fmt.Sprint(v) }
