@@ -89,7 +89,7 @@ type pubAck struct {
 }
 
 func newConn(h *Handler, nc net.Conn) *conn {
-	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 4096), id: h.nextConnID(),
+	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 1024), id: h.nextConnID(),
 		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{}, inflight: map[uint16]*outMsg{},
 		writerDone: make(chan struct{}), done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
