@@ -20,6 +20,7 @@ type pendingDelivery struct {
 	d       *Delivery
 	e       *entry
 	resumes uint64 // c.resumes when collected
+	taken   bool   // a no-ack delivery the handler accepted
 }
 
 // kick makes sure a dispatcher runs if there is work.
@@ -77,6 +78,7 @@ func (q *queue) dispatch() {
 			}
 			if p.c.opts.NoAck {
 				noack++
+				batch[i].taken = true
 			}
 			q.b.stats.Delivered.Add(1)
 		}
@@ -84,7 +86,9 @@ func (q *queue) dispatch() {
 			q.mu.Lock()
 			if noack > 0 {
 				for _, p := range batch {
-					if p.c.opts.NoAck && !containsConsumer(refusers, p.c) {
+					// Settle every no-ack delivery the handler took, even when
+					// the same consumer refused a later one in this batch.
+					if p.taken {
 						q.forgetLocked(p.e)
 					}
 				}
