@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,9 @@ type conn struct {
 	chans map[uint16]*channel // reader goroutine only
 
 	closing    atomic.Bool // connection.close sent, waiting for close-ok
+	blockMu    sync.Mutex
+	blockCond  *sync.Cond
+	blocked    bool // memory alarm: publishes wait
 	writerDone chan struct{}
 	writeErr   atomic.Pointer[error]
 	why        atomic.Pointer[listeners.CloseReason] // set once by closeConnection
@@ -62,6 +66,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		log:        s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
 		out:        newOutbox(s.o.WriteSoftLimit, s.o.WriteHardLimit),
 		writerDone: make(chan struct{}), frameMax: frame.MinSize, channelMax: s.o.ChannelMax}
+	c.blockCond = sync.NewCond(&c.blockMu)
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = frame.NewReader(c.br)
 	return c
@@ -92,6 +97,8 @@ func (c *conn) serve(ctx context.Context) {
 		c.closeConnection(newErr(ReplyConnectionForced, "broker forced connection closure with reason 'shutdown'"), 2*time.Second)
 	})
 	defer stop()
+	unsub := c.b.OnMemoryAlarm(c.setBlocked)
+	defer unsub()
 	c.log.Debug("connection open", "user", c.user, "frame_max", c.frameMax, "heartbeat", c.heartbeat)
 	reason = c.reasonOr(closeReason(c.readLoop(ctx)))
 }
@@ -221,6 +228,35 @@ func (c *conn) drainUntilClosed() {
 	}
 }
 
+// setBlocked follows the core's memory alarm (RabbitMQ's
+// connection.blocked extension): while it is on, the reader stops before
+// each basic.publish, so publishers feel TCP backpressure, and clients that
+// announced the capability are told why.
+func (c *conn) setBlocked(on bool) {
+	c.blockMu.Lock()
+	changed := c.blocked != on
+	c.blocked = on
+	c.blockCond.Broadcast()
+	c.blockMu.Unlock()
+	if !changed || !c.capability("connection.blocked") {
+		return
+	}
+	if on {
+		c.out.method(0, &frame.ConnectionBlocked{Reason: "low on memory"})
+	} else {
+		c.out.method(0, &frame.ConnectionUnblocked{})
+	}
+}
+
+// waitUnblocked holds a publish while the memory alarm is on.
+func (c *conn) waitUnblocked() {
+	c.blockMu.Lock()
+	for c.blocked && !c.closing.Load() {
+		c.blockCond.Wait()
+	}
+	c.blockMu.Unlock()
+}
+
 // closeConnection sends connection.close once and bounds the wait for
 // close-ok. Safe from any goroutine.
 func (c *conn) closeConnection(e *amqpError, wait time.Duration) {
@@ -235,6 +271,9 @@ func (c *conn) closeConnection(e *amqpError, wait time.Duration) {
 	c.out.method(0, &frame.ConnectionClose{ReplyCode: e.Code, ReplyText: e.Text,
 		ClassID: uint16(e.MethodID >> 16), MethodID: uint16(e.MethodID)})
 	c.nc.SetReadDeadline(time.Now().Add(wait))
+	c.blockMu.Lock()
+	c.blockCond.Broadcast()
+	c.blockMu.Unlock()
 }
 
 // handleFrame dispatches one frame after the handshake.
@@ -258,6 +297,9 @@ func (c *conn) handleFrame(ctx context.Context, f frame.Frame) error {
 		}
 		if f.Channel == 0 {
 			return c.handleConnectionMethod(m)
+		}
+		if _, ok := m.(*frame.BasicPublish); ok {
+			c.waitUnblocked()
 		}
 		return c.handleChannelMethod(ctx, f.Channel, m)
 	case frame.TypeHeader, frame.TypeBody:

@@ -255,3 +255,46 @@ func TestMaxLengthRejectPublishNacks(t *testing.T) {
 		t.Fatalf("confirms %+v %+v", c1, c2)
 	}
 }
+
+func TestConnectionBlockedOnMemoryAlarm(t *testing.T) {
+	b := test.StartBroker(t)
+	c := dial(t, b)
+	blocked := c.NotifyBlocked(make(chan amqp.Blocking, 2))
+	ch := channel(t, c)
+	_, err := ch.QueueDeclare("blk", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	b.Core().SetMemoryLimit(1) // any heap is over one byte
+	select {
+	case bl := <-blocked:
+		if !bl.Active || bl.Reason != "low on memory" {
+			t.Fatalf("blocked %+v", bl)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection.blocked")
+	}
+	must(t, ch.Publish("", "blk", false, false, amqp.Publishing{Body: []byte("held")}))
+	select {
+	case <-confirms:
+		t.Fatal("publish went through while blocked")
+	case <-time.After(300 * time.Millisecond):
+	}
+	b.Core().SetMemoryLimit(0)
+	select {
+	case bl := <-blocked:
+		if bl.Active {
+			t.Fatalf("unblocked %+v", bl)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection.unblocked")
+	}
+	select {
+	case cf := <-confirms:
+		if !cf.Ack {
+			t.Fatal("nack after unblock")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("held publish not confirmed after unblock")
+	}
+}
