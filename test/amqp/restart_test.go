@@ -18,6 +18,8 @@ func TestRestartKeepsDurableAndPersistent(t *testing.T) {
 	must(t, err)
 	_, err = ch.QueueDeclare("transient-q", false, false, false, false, nil)
 	must(t, err)
+	_, err = ch.QueueDeclare("unacked-q", true, false, false, false, nil)
+	must(t, err)
 	must(t, ch.ExchangeDeclare("durable-x", "direct", true, false, false, false, nil))
 	must(t, ch.QueueBind("durable-q", "k", "durable-x", false, nil))
 	must(t, ch.Confirm(false))
@@ -27,7 +29,8 @@ func TestRestartKeepsDurableAndPersistent(t *testing.T) {
 		must(t, ch.Publish("durable-x", "k", false, false, amqp.Publishing{DeliveryMode: amqp.Transient, Body: []byte(fmt.Sprint("t", i))}))
 		must(t, ch.Publish("", "transient-q", false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("x")}))
 	}
-	for i := 0; i < 30; i++ {
+	must(t, ch.Publish("", "unacked-q", false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("u")}))
+	for i := 0; i < 31; i++ {
 		select {
 		case cf := <-confirms:
 			if !cf.Ack {
@@ -37,10 +40,10 @@ func TestRestartKeepsDurableAndPersistent(t *testing.T) {
 			t.Fatal("missing confirm")
 		}
 	}
-	// Leave the first persistent message delivered but unacked.
-	d, ok, err := ch.Get("durable-q", false)
+	// Leave a persistent message delivered but unacked.
+	d, ok, err := ch.Get("unacked-q", false)
 	must(t, err)
-	if !ok || string(d.Body) != "p0" {
+	if !ok || string(d.Body) != "u" {
 		t.Fatalf("get %q", d.Body)
 	}
 	c.Close()
@@ -64,9 +67,11 @@ func TestRestartKeepsDurableAndPersistent(t *testing.T) {
 		if string(m.Body) != fmt.Sprint("p", i) || m.DeliveryMode != amqp.Persistent {
 			t.Fatalf("message %d: %q mode %d", i, m.Body, m.DeliveryMode)
 		}
-		if i == 0 && !m.Redelivered {
-			t.Fatal("the unacked message is not flagged redelivered")
-		}
+	}
+	u, ok, err := ch2.Get("unacked-q", true)
+	must(t, err)
+	if !ok || string(u.Body) != "u" || !u.Redelivered {
+		t.Fatalf("unacked persistent message after restart: ok=%v %q redelivered=%v", ok, u.Body, u.Redelivered)
 	}
 	// The durable binding survived too.
 	must(t, ch2.Publish("durable-x", "k", false, false, amqp.Publishing{Body: []byte("after")}))
