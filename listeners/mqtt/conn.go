@@ -64,6 +64,8 @@ type conn struct {
 
 	writerDone chan struct{}
 	done       chan struct{}
+	kickedCh   chan struct{} // closed by kick
+	ackSpace   chan struct{} // signalled when an inbound acknowledgement is sent
 }
 
 type consumerRef struct{ c *core.Consumer }
@@ -91,7 +93,7 @@ type pubAck struct {
 func newConn(h *Handler, nc net.Conn) *conn {
 	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 1024), id: h.nextConnID(),
 		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{}, inflight: map[uint16]*outMsg{},
-		writerDone: make(chan struct{}), done: make(chan struct{})}
+		writerDone: make(chan struct{}), done: make(chan struct{}), kickedCh: make(chan struct{}), ackSpace: make(chan struct{}, 1)}
 	c.cond = sync.NewCond(&c.mu)
 	c.log = h.log.With("conn", c.id, "remote", nc.RemoteAddr().String())
 	return c
@@ -138,6 +140,7 @@ func (c *conn) readLoop() error {
 		}
 		switch pk.FixedHeader.Type {
 		case packets.Publish:
+			c.h.waitUnblocked(c.kickedCh)
 			err = c.onPublish(&pk)
 		case packets.Puback:
 			c.onPuback(pk.PacketID)
@@ -257,6 +260,7 @@ func (c *conn) kick(rc byte, reason listeners.CloseReason) {
 		return
 	}
 	c.kicked = true
+	close(c.kickedCh)
 	c.reason = reason
 	c.shutdown = reason == listeners.ReasonShutdown
 	connected := c.sess != nil

@@ -221,7 +221,11 @@ func (c *conn) ensureConsumer() error {
 		return nil
 	}
 	s := c.sess
-	if _, err := c.h.b.DeclareQueue(core.QueueConfig{Name: s.queue, Durable: s.durable}); err != nil {
+	qc := core.QueueConfig{Name: s.queue, Durable: s.durable}
+	if !s.durable {
+		qc.MaxLength = c.h.o.MaxQueuedMessages // drop-head: QoS 0 slow consumers cannot exhaust memory
+	}
+	if _, err := c.h.b.DeclareQueue(qc); err != nil {
 		return err
 	}
 	ref := &consumerRef{}

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -29,12 +30,22 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 	if !validTopicName(topic) {
 		return packets.ErrTopicNameInvalid // [MQTT-3.3.2-2]
 	}
-	if qos > 0 {
+	for qos > 0 {
 		c.mu.Lock()
 		over := c.inflightIn >= int(c.h.o.ReceiveMaximum)
 		c.mu.Unlock()
-		if over && c.v5() {
+		if !over {
+			break
+		}
+		if c.v5() {
 			return packets.ErrReceiveMaximum // [MQTT-3.3.4-9]
+		}
+		// MQTT 3.1.1 has no Receive Maximum: stop reading until the store
+		// confirms earlier publishes (TCP backpressure).
+		select {
+		case <-c.ackSpace:
+		case <-c.kickedCh:
+			return errClientGone
 		}
 	}
 	s := c.sess
@@ -142,6 +153,12 @@ func (c *conn) published(slot *pubAck, err error) {
 		}
 	}
 	c.mu.Unlock()
+	if len(ready) > 0 {
+		select {
+		case c.ackSpace <- struct{}{}:
+		default:
+		}
+	}
 	for _, a := range ready {
 		t := packets.Puback
 		if a.qos == 2 {
@@ -203,7 +220,13 @@ func (h *Handler) retainedFor(filter string) []retained {
 	ms := h.b.Meta(retainedNS)
 	var out []retained
 	now := time.Now()
-	for topic, val := range ms.List() {
+	var all map[string][]byte
+	if strings.ContainsAny(filter, "+#") {
+		all = ms.List()
+	} else if v, err := ms.Get(filter); err == nil {
+		all = map[string][]byte{filter: v} // no wildcard: one lookup
+	}
+	for topic, val := range all {
 		if !matchFilter(filter, topic) || len(val) < 1 {
 			continue
 		}

@@ -2,6 +2,8 @@ package mqtt
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,10 @@ type Options struct {
 	TopicAliasMaximum uint16
 	// ConnectTimeout bounds the wait for CONNECT. Default 10s.
 	ConnectTimeout time.Duration
+	// MaxQueuedMessages bounds the in-memory queue of a clean session
+	// (oldest dropped first, like mosquitto's max_queued_messages), so a
+	// subscriber that stops reading cannot exhaust memory. Default 100000.
+	MaxQueuedMessages int64
 }
 
 // Handler serves MQTT connections; it implements listeners.ConnHandler.
@@ -51,6 +57,40 @@ type Handler struct {
 	closed   bool
 
 	connSeq atomic.Uint64
+
+	// Memory alarm: while blockCh is non-nil, readers stop taking PUBLISH.
+	blockMu   sync.Mutex
+	blockCh   chan struct{}
+	stopAlarm func()
+}
+
+func (h *Handler) onMemoryAlarm(blocked bool) {
+	h.blockMu.Lock()
+	defer h.blockMu.Unlock()
+	switch {
+	case blocked && h.blockCh == nil:
+		h.blockCh = make(chan struct{})
+		h.log.Warn("memory alarm: blocking MQTT publishers")
+	case !blocked && h.blockCh != nil:
+		close(h.blockCh)
+		h.blockCh = nil
+		h.log.Info("memory alarm cleared: MQTT publishers resume")
+	}
+}
+
+// waitUnblocked waits while the memory alarm is on (TCP backpressure to
+// the publisher) or until stop is closed.
+func (h *Handler) waitUnblocked(stop <-chan struct{}) {
+	h.blockMu.Lock()
+	ch := h.blockCh
+	h.blockMu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-stop:
+	}
 }
 
 // New returns a handler and restores persistent sessions from core.Meta,
@@ -68,10 +108,14 @@ func New(o Options) (*Handler, error) {
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
+	if o.MaxQueuedMessages <= 0 {
+		o.MaxQueuedMessages = 100000
+	}
 	if o.MaxPacketSize <= 0 {
 		o.MaxPacketSize = 4 << 20
 	}
 	h := &Handler{o: o, b: o.Broker, log: o.Logger, sessions: map[string]*session{}, shared: map[string]int{}}
+	h.stopAlarm = h.b.OnMemoryAlarm(h.onMemoryAlarm)
 	now := time.Now()
 	for id, raw := range h.b.Meta(sessionsNS).List() {
 		var rec sessionRecord
@@ -101,6 +145,9 @@ func New(o Options) (*Handler, error) {
 
 // Close stops session timers; sessions stay stored. It is idempotent.
 func (h *Handler) Close(context.Context) error {
+	if h.stopAlarm != nil {
+		h.stopAlarm()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -164,6 +211,8 @@ type session struct {
 	willTimer   *time.Timer
 	willFire    func()
 
+	persistMu sync.Mutex // serialises writes of the stored record
+
 	// Guarded by mu; touched by the owning connection and, for subs, by
 	// the delivery path.
 	mu     sync.Mutex
@@ -172,8 +221,18 @@ type session struct {
 	outRel map[uint16]bool // outbound ids awaiting PUBCOMP [MQTT-4.3.3-5]
 }
 
+// sessionQueue names a session's queue; client ids too long for a queue
+// name (255 bytes) are hashed.
+func sessionQueue(id string) string {
+	if len(id) > 200 {
+		sum := sha256.Sum256([]byte(id))
+		return "mqtt-subscription-" + id[:64] + "-" + hex.EncodeToString(sum[:16])
+	}
+	return "mqtt-subscription-" + id
+}
+
 func newSession(id string, expiry uint32, durable bool) *session {
-	return &session{id: id, queue: "mqtt-subscription-" + id, durable: durable, expiry: expiry,
+	return &session{id: id, queue: sessionQueue(id), durable: durable, expiry: expiry,
 		subs: map[string]*subscription{}, inQoS2: map[uint16]bool{}, outRel: map[uint16]bool{}}
 }
 
@@ -189,25 +248,31 @@ func (s *session) stopTimers() {
 }
 
 // record returns the stored form of s.
-func (s *session) record(version byte, disconnected time.Time) sessionRecord {
+func (s *session) record(version byte, expiry uint32, disconnected time.Time) sessionRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := sessionRecord{Version: version, Expiry: s.expiry, DisconnectedAt: disconnected}
+	rec := sessionRecord{Version: version, Expiry: expiry, DisconnectedAt: disconnected}
 	for _, sub := range s.subs {
 		rec.Subs = append(rec.Subs, *sub)
 	}
 	return rec
 }
 
-// persist stores a persistent session's state.
+// persist stores a persistent session's state. A disconnected record is
+// not written once another connection owns the session again.
 func (h *Handler) persist(s *session, disconnected time.Time) error {
 	if !s.durable {
 		return nil
 	}
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
 	h.mu.Lock()
-	version := s.version
+	version, expiry, owned := s.version, s.expiry, s.owner != nil
 	h.mu.Unlock()
-	raw, err := json.Marshal(s.record(version, disconnected))
+	if !disconnected.IsZero() && owned {
+		return nil
+	}
+	raw, err := json.Marshal(s.record(version, expiry, disconnected))
 	if err != nil {
 		return err
 	}
@@ -274,7 +339,7 @@ func (h *Handler) destroy(s *session) {
 // whether this session is a new member.
 func (h *Handler) joinShared(sub *subscription, first bool) error {
 	q := sharedQueue(sub.Group, sub.Filter)
-	if _, err := h.b.DeclareQueue(core.QueueConfig{Name: q}); err != nil {
+	if _, err := h.b.DeclareQueue(core.QueueConfig{Name: q, MaxLength: h.o.MaxQueuedMessages}); err != nil {
 		return err
 	}
 	if err := h.b.Bind(core.Binding{Source: topicExch, Destination: q, Key: filterToKey(sub.Filter)}); err != nil {

@@ -66,14 +66,15 @@ func (c *conn) onSubscribe(pk *packets.Packet) error {
 		} else {
 			s.subs[sub.key()] = sub
 		}
-		if sub.NoLocal {
-			c.mu.Lock()
+		noLocal := sub.NoLocal
+		s.mu.Unlock()
+		if noLocal {
+			c.mu.Lock() // lock order: conn.mu before session.mu, never inside it
 			if c.localIDs == nil {
 				c.localIDs = map[string]struct{}{}
 			}
 			c.mu.Unlock()
 		}
-		s.mu.Unlock()
 		changed = true
 		codes = append(codes, sub.QoS) // granted QoS = requested (all levels supported)
 		// [MQTT-3.3.1-9..11] Retain Handling 0: always; 1: only for a new

@@ -143,7 +143,7 @@ func TestV5Retained(t *testing.T) {
 	b := test.StartBroker(t)
 	pub := mustDial5(t, b.MQTT, "rpub", nil)
 	pub.pub(t, &paho.Publish{Topic: "state/lamp", QoS: 1, Retain: true, Payload: []byte("on")})
-	pub.pub(t, &paho.Publish{Topic: "state/door", QoS: 0, Retain: true, Payload: []byte("open")})
+	pub.pub(t, &paho.Publish{Topic: "state/door", QoS: 1, Retain: true, Payload: []byte("open")})
 	s1 := mustDial5(t, b.MQTT, "r1", nil)
 	s1.sub(t, paho.SubscribeOptions{Topic: "state/lamp", QoS: 1})
 	m := s1.next(t)
