@@ -1,7 +1,6 @@
 package awsapi
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -83,7 +82,7 @@ func writeError(w http.ResponseWriter, proto Protocol, svc *Service, reqID strin
 		if svc != nil && svc.JSONTypePrefix != "" {
 			typ = svc.JSONTypePrefix + typ
 		}
-		body, _ := json.Marshal(map[string]string{"__type": typ, "message": e.Message})
+		body, _ := marshalJSON(map[string]string{"__type": typ, "message": e.Message})
 		// awsQueryCompatible: SDKs take the Query code and fault from this header.
 		h.Set("x-amzn-query-error", e.Code+";"+e.fault())
 		h.Set("Content-Type", "application/x-amz-json-1.0")

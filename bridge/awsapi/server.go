@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -281,7 +282,7 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 		if res == nil {
 			out = []byte("{}")
 		} else {
-			out, err = json.Marshal(res)
+			out, err = marshalJSON(res)
 		}
 		h.Set("Content-Type", "application/x-amz-json-1.0")
 	} else {
@@ -296,4 +297,15 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
+}
+
+// marshalJSON encodes v without HTML escaping (AWS sends "<" as is).
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

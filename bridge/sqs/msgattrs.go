@@ -60,13 +60,12 @@ func md5OfAttrs(attrs map[string]msgAttr) string {
 		a := attrs[n]
 		put([]byte(n))
 		put([]byte(a.DataType))
-		switch {
-		case a.StringValue != nil:
-			h.Write([]byte{1})
-			put([]byte(*a.StringValue))
-		case a.BinaryValue != nil:
+		if baseType(a.DataType) == "Binary" {
 			h.Write([]byte{2})
 			put(a.BinaryValue)
+		} else if a.StringValue != nil {
+			h.Write([]byte{1})
+			put([]byte(*a.StringValue))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
