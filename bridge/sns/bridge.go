@@ -56,6 +56,10 @@ type Bridge struct {
 	dedup   map[string]dedupEntry    // FIFO topics: topic ARN \x00 dedup id
 	seq     atomic.Uint64            // FIFO sequence numbers
 	closed  bool
+
+	// base is the scheme://host of the latest API request: envelope URLs
+	// follow the address clients use now (it may change across restarts).
+	base atomic.Pointer[string]
 }
 
 type dedupEntry struct {
@@ -160,6 +164,17 @@ func (br *Bridge) register(srv *awsapi.Server) {
 }
 
 func (br *Bridge) actions() map[string]awsapi.Handler {
+	acts := br.actionTable()
+	for name, h := range acts {
+		acts[name] = func(r *awsapi.Request) (any, error) {
+			br.noteBase(r)
+			return h(r)
+		}
+	}
+	return acts
+}
+
+func (br *Bridge) actionTable() map[string]awsapi.Handler {
 	return map[string]awsapi.Handler{
 		"CreateTopic":               br.createTopic,
 		"DeleteTopic":               br.deleteTopic,
@@ -397,4 +412,24 @@ func baseURL(r *awsapi.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.URLHost
+}
+
+// noteBase records the address of an API request.
+func (br *Bridge) noteBase(r *awsapi.Request) {
+	if r.URLHost == "" {
+		return
+	}
+	u := baseURL(r)
+	if p := br.base.Load(); p == nil || *p != u {
+		br.base.Store(&u)
+	}
+}
+
+// baseFor is the base URL for s's envelopes: the current API address,
+// else the one s was created through.
+func (br *Bridge) baseFor(s *subscription) string {
+	if p := br.base.Load(); p != nil {
+		return *p
+	}
+	return s.BaseURL
 }

@@ -116,7 +116,7 @@ func (w *worker) deliver(d *core.Delivery) {
 		if err = w.toSQS(s, d, body, raw); err == nil {
 			return // settled by the store callback
 		}
-	} else if err = w.toHTTP(s, d.Message, body, raw); err == nil {
+	} else if err = w.toHTTP(s, d.Message, raw); err == nil {
 		w.c.Ack(d.ID)
 		return
 	}
@@ -143,7 +143,7 @@ func (br *Bridge) payload(s *subscription, m *core.Message) ([]byte, bool) {
 	}
 	e := &Envelope{Type: TypeNotification, MessageID: m.ID, TopicArn: s.TopicARN, Message: msg,
 		Timestamp:      m.SentAt.UTC().Format(timestampFormat),
-		UnsubscribeURL: s.BaseURL + "/?Action=Unsubscribe&SubscriptionArn=" + s.ARN}
+		UnsubscribeURL: br.baseFor(s) + "/?Action=Unsubscribe&SubscriptionArn=" + s.ARN}
 	if subj, ok := m.Props.Headers[hdrSubject].(string); ok {
 		e.Subject = subj
 	}
@@ -170,7 +170,7 @@ func (br *Bridge) payload(s *subscription, m *core.Message) ([]byte, bool) {
 			version = "2"
 		}
 		if err := br.signer.Sign(e, version); err == nil {
-			e.SigningCertURL = s.BaseURL + br.signer.CertPath()
+			e.SigningCertURL = br.baseFor(s) + br.signer.CertPath()
 		}
 	}
 	return marshalEnvelope(e), false
@@ -363,7 +363,7 @@ func topicPolicy(t *topic) string {
 }
 
 // toHTTP POSTs body with the SNS headers, retrying per the DeliveryPolicy.
-func (w *worker) toHTTP(s *subscription, m *core.Message, body []byte, raw bool) error {
+func (w *worker) toHTTP(s *subscription, m *core.Message, raw bool) error {
 	n, delay, ctype := w.br.retries(s)
 	hdr := http.Header{}
 	hdr.Set("Content-Type", ctype)
@@ -384,6 +384,10 @@ func (w *worker) toHTTP(s *subscription, m *core.Message, body []byte, raw bool)
 			case <-time.After(delay):
 			}
 		}
+		// Rebuilt per attempt: the subscription's settings and the API
+		// address in the URLs may change while retrying.
+		s = w.sub.Load()
+		body, _ := w.br.payload(s, m)
 		if err = w.br.post(w.ctx, s.Endpoint, hdr, body); err == nil {
 			return nil
 		}
@@ -420,10 +424,10 @@ func (br *Bridge) sendConfirmation(s *subscription, typ string) {
 		msg = "You have chosen to deactivate subscription " + s.ARN + ".\nTo cancel this operation and restore the subscription, visit the SubscribeURL included in this message."
 	}
 	e := &Envelope{Type: typ, MessageID: core.NewID(), Token: token, TopicArn: s.TopicARN, Message: msg,
-		SubscribeURL: s.BaseURL + "/?Action=ConfirmSubscription&TopicArn=" + url.QueryEscape(s.TopicARN) + "&Token=" + token,
+		SubscribeURL: br.baseFor(s) + "/?Action=ConfirmSubscription&TopicArn=" + url.QueryEscape(s.TopicARN) + "&Token=" + token,
 		Timestamp:    time.Now().UTC().Format(timestampFormat)}
 	if err := br.signer.Sign(e, "1"); err == nil {
-		e.SigningCertURL = s.BaseURL + br.signer.CertPath()
+		e.SigningCertURL = br.baseFor(s) + br.signer.CertPath()
 	}
 	body := marshalEnvelope(e)
 	hdr := http.Header{}

@@ -29,6 +29,17 @@ type env struct {
 	addr string // host:port of the AWS endpoint
 	sns  *sns.Client
 	sqs  *sqs.Client
+
+	closeStack func() // the locally assembled AWS endpoint, if any
+}
+
+// stop shuts the broker down as its own shutdown order does: the AWS
+// endpoint first, then the core.
+func (e *env) stop(t *testing.T) {
+	if e.closeStack != nil {
+		e.closeStack()
+	}
+	e.b.Stop(t)
 }
 
 // start runs the broker. When the broker's own AWS listener does not
@@ -59,11 +70,12 @@ func attach(t *testing.T, b *test.Broker) *env {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(snsbridge.Handler(c, srv))
-	t.Cleanup(func() {
+	e.closeStack = func() {
 		ts.Close()
 		closer(context.Background())
 		q.Close(context.Background())
-	})
+	}
+	t.Cleanup(e.closeStack)
 	e.addr = strings.TrimPrefix(ts.URL, "http://")
 	e.sns, e.sqs = clients(e.addr)
 	return e
