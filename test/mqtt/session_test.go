@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -181,5 +182,38 @@ func TestCrossProtocolMapping(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("3.1.1 subscriber got nothing")
+	}
+}
+
+// The core's memory alarm blocks MQTT publishers (their PUBACK waits) and
+// releases them when it clears; subscribers keep receiving.
+func TestMemoryAlarmBlocksPublishers(t *testing.T) {
+	b := test.StartBroker(t)
+	p := mustDial5(t, b.MQTT, "blocked-pub", nil)
+	s := mustDial5(t, b.MQTT, "alarm-sub", nil)
+	s.sub(t, subOpt("alarm/#", 1))
+	b.Core().SetMemoryLimit(1) // any heap is over one byte
+	if !b.Core().MemoryBlocked() {
+		t.Fatal("alarm did not go off")
+	}
+	acked := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := p.Publish(ctx, pub5("alarm/x", 1, "held"))
+		acked <- err
+	}()
+	select {
+	case err := <-acked:
+		t.Fatalf("publish completed during the alarm: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	s.none(t, 10*time.Millisecond)
+	b.Core().SetMemoryLimit(0)
+	if err := <-acked; err != nil {
+		t.Fatalf("publish after the alarm: %v", err)
+	}
+	if m := s.next(t); string(m.Payload) != "held" {
+		t.Fatalf("got %q", m.Payload)
 	}
 }

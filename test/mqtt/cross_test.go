@@ -1,0 +1,91 @@
+package mqtt_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/go-stomp/stomp/v3"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/omnibroker/broker/test"
+)
+
+// Real clients on every side: an MQTT device publishes telemetry/dev42;
+// an AMQP queue bound to amq.topic telemetry.# and a STOMP subscriber of
+// /topic/telemetry.* receive it; AMQP and STOMP publishes reach MQTT 5
+// subscribers with their properties mapped.
+func TestCrossProtocolRealClients(t *testing.T) {
+	b := test.StartBroker(t)
+	ac, err := amqp.Dial("amqp://guest:guest@" + b.AMQP + "/")
+	if err != nil {
+		t.Fatalf("amqp: %v", err)
+	}
+	defer ac.Close()
+	ch, err := ac.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("telemetry-all", false, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(q.Name, "telemetry.#", "amq.topic", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := stomp.Dial("tcp", b.STOMP, stomp.ConnOpt.Login("guest", "guest"))
+	if err != nil {
+		t.Fatalf("stomp: %v", err)
+	}
+	defer sc.Disconnect()
+	ssub, err := sc.Subscribe("/topic/telemetry.*", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := mustDial5(t, b.MQTT, "cross-sub", nil)
+	sub.sub(t, subOpt("replies/#", 1))
+
+	dev := mustDial5(t, b.MQTT, "dev42", nil)
+	dev.pub(t, &paho.Publish{Topic: "telemetry/dev42", QoS: 1, Payload: []byte("21.5"), Properties: &paho.PublishProperties{
+		ContentType: "text/plain", CorrelationData: []byte("req-7"), ResponseTopic: "replies/dev42",
+		User: paho.UserProperties{{Key: "unit", Value: "C"}}}})
+
+	select {
+	case d := <-deliveries:
+		if string(d.Body) != "21.5" || d.RoutingKey != "telemetry.dev42" || d.ContentType != "text/plain" ||
+			d.CorrelationId != "req-7" || d.ReplyTo != "replies.dev42" || d.Headers["unit"] != "C" || d.DeliveryMode != 2 {
+			t.Fatalf("amqp got %+v", d)
+		}
+		// The AMQP consumer replies through amq.topic to the reply-to key.
+		if err := ch.Publish("amq.topic", d.ReplyTo, false, false, amqp.Publishing{Body: []byte("ack-from-amqp"),
+			CorrelationId: d.CorrelationId, ContentType: "text/plain", DeliveryMode: 2, Headers: amqp.Table{"n": int32(1)}}); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("AMQP consumer got nothing")
+	}
+	select {
+	case f := <-ssub.C:
+		if f.Err != nil || string(f.Body) != "21.5" || f.Header.Get("content-type") != "text/plain" || f.Header.Get("unit") != "C" {
+			t.Fatalf("stomp got %+v", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("STOMP subscriber got nothing")
+	}
+	m := sub.next(t)
+	if m.Topic != "replies/dev42" || string(m.Payload) != "ack-from-amqp" || string(m.Properties.CorrelationData) != "req-7" ||
+		m.Properties.ContentType != "text/plain" || m.Properties.User.Get("n") != "1" || m.QoS != 1 {
+		t.Fatalf("MQTT requester got %+v %+v", m, m.Properties)
+	}
+	if err := sc.Send("/topic/replies.stomp", "text/plain", []byte("from-stomp"), stomp.SendOpt.Header("correlation-id", "s-1")); err != nil {
+		t.Fatal(err)
+	}
+	m = sub.next(t)
+	if m.Topic != "replies/stomp" || string(m.Payload) != "from-stomp" || string(m.Properties.CorrelationData) != "s-1" {
+		t.Fatalf("from STOMP: %+v %+v", m, m.Properties)
+	}
+}
