@@ -19,7 +19,8 @@ type channel struct {
 	id uint16
 
 	closing   bool // channel.close sent, waiting for close-ok
-	pub       *pending
+	pub       *pending // &pubBuf while a publish waits for content
+	pubBuf    pending
 	lastQueue string // most recently declared queue (the "" shortcut)
 	prefetch  int    // basic.qos global=false: for consumers created later
 	confirm   bool

@@ -24,7 +24,10 @@ func (ch *channel) startPublish(m *frame.BasicPublish) error {
 		e.MethodID = m.ID()
 		return e
 	}
-	ch.pub = &pending{m: *m}
+	// The channel's one pending struct is reused: content frames of a
+	// channel never interleave (§4.2.6).
+	ch.pubBuf = pending{m: *m}
+	ch.pub = &ch.pubBuf
 	return nil
 }
 

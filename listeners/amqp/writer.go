@@ -76,7 +76,7 @@ func (o *outbox) tryDeliver(cs *consumer, m *frame.BasicDeliver, p *frame.Proper
 		o.mu.Unlock()
 		return false
 	}
-	o.buf = frame.AppendMethod(o.buf, cs.ch.id, m)
+	o.buf = frame.AppendDeliver(o.buf, cs.ch.id, m)
 	o.buf = frame.AppendContent(o.buf, cs.ch.id, frame.ClassBasic, p, body, frameMax)
 	o.mu.Unlock()
 	o.signal()

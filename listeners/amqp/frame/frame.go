@@ -123,6 +123,17 @@ func AppendMethod(dst []byte, channel uint16, m Method) []byte {
 	return patchFrame(w.b, at)
 }
 
+// AppendDeliver appends a basic.deliver method frame; it is AppendMethod
+// without the interface call, for the delivery hot path.
+func AppendDeliver(dst []byte, channel uint16, m *BasicDeliver) []byte {
+	dst, at := appendFrameStart(dst, TypeMethod, channel)
+	w := Writer{b: dst}
+	w.Short(ClassBasic)
+	w.Short(60)
+	m.write(&w)
+	return patchFrame(w.b, at)
+}
+
 // AppendContent appends a content header frame and the body frames that
 // carry body, each at most frameMax bytes in total (§4.2.6). frameMax 0
 // means unlimited.

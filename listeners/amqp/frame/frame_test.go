@@ -30,6 +30,12 @@ func TestGoldenFrames(t *testing.T) {
 			[]byte{2, 0, 1, 0, 0, 0, 15, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0x10, 0, 2, 0xCE,
 				3, 0, 1, 0, 0, 0, 1, 'a', 0xCE, 3, 0, 1, 0, 0, 0, 1, 'b', 0xCE}},
 	}
+	dm := &BasicDeliver{ConsumerTag: "t", DeliveryTag: 9, Redelivered: true, Exchange: "e", RoutingKey: "k"}
+	cases = append(cases, struct {
+		name string
+		got  []byte
+		want []byte
+	}{"deliver fast path", AppendDeliver(nil, 4, dm), AppendMethod(nil, 4, dm)})
 	for _, c := range cases {
 		if !bytes.Equal(c.got, c.want) {
 			t.Errorf("%s:\n got %v\nwant %v", c.name, c.got, c.want)
