@@ -2,14 +2,18 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/omnibroker/broker/bridge/awsapi"
+	"github.com/omnibroker/broker/bridge/sns"
 	"github.com/omnibroker/broker/bridge/sqs"
 )
 
-// newAWS returns the SQS/SNS HTTP handler: one awsapi dispatcher with every
-// AWS service registered on it, and a closer that ends SQS long polls.
+// newAWS returns the SQS/SNS HTTP handler: one awsapi dispatcher with SQS
+// and SNS registered on it (SNS also serves its signing certificate and
+// subscription links), and a closer that ends SQS long polls and SNS
+// deliveries.
 func newAWS(env Env) (http.Handler, func(context.Context) error, error) {
 	srv := awsapi.NewServer(awsapi.Options{
 		Auth:      env.Broker,
@@ -20,5 +24,13 @@ func newAWS(env Env) (http.Handler, func(context.Context) error, error) {
 	})
 	q := sqs.New(env.Broker, sqs.Options{Logger: env.Logger, Region: env.Config.AWS.Region, AccountID: env.Config.AWS.AccountID})
 	q.Register(srv)
-	return srv, q.Close, nil
+	closeSNS, err := sns.Register(srv, env.Broker, sns.Options{Logger: env.Logger, Region: env.Config.AWS.Region, AccountID: env.Config.AWS.AccountID})
+	if err != nil {
+		q.Close(context.Background())
+		return nil, nil, err
+	}
+	closer := func(ctx context.Context) error {
+		return errors.Join(q.Close(ctx), closeSNS(ctx))
+	}
+	return sns.Handler(env.Broker, srv), closer, nil
 }
