@@ -27,7 +27,8 @@ type worker struct {
 	c   *core.Consumer
 	ch  chan *core.Delivery
 
-	refused atomic.Bool
+	refused  atomic.Bool
+	inflight sync.WaitGroup // SQS copies whose store callback is pending
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,6 +88,14 @@ func (br *Bridge) startWorker(s *subscription) {
 func (w *worker) stop() {
 	w.cancel()
 	w.wg.Wait()
+	// Settle what is already handed to the store, so that a clean stop
+	// does not redeliver it after a restart.
+	settled := make(chan struct{})
+	go func() { w.inflight.Wait(); close(settled) }()
+	select {
+	case <-settled:
+	case <-time.After(5 * time.Second):
+	}
 	if w.c != nil {
 		w.c.Close()
 	}
@@ -220,7 +229,9 @@ var errNoQueue = errors.New("endpoint queue does not exist")
 func (w *worker) toSQS(s *subscription, d *core.Delivery, body []byte, raw bool) error {
 	q, _ := sqsQueueName(s.Endpoint)
 	m := w.br.sqsMessage(q, d.Message, body, raw, strings.HasSuffix(q, ".fifo"))
+	w.inflight.Add(1)
 	res, err := w.br.b.Publish("", q, m, func(err error) {
+		defer w.inflight.Done()
 		switch {
 		case err == nil:
 			w.c.Ack(d.ID)
@@ -236,6 +247,7 @@ func (w *worker) toSQS(s *subscription, d *core.Delivery, body []byte, raw bool)
 		}
 	})
 	if err != nil {
+		w.inflight.Done() // the callback never runs when Publish fails
 		return err
 	}
 	if res.Routed == 0 {
