@@ -52,7 +52,7 @@ type conn struct {
 	temps   map[string]string // temp-queue name N -> core queue
 	queues  map[string]bool   // queues known to exist (publish fast path)
 	closing atomic.Bool
-	reason  listeners.CloseReason
+	reason  atomic.Value // listeners.CloseReason set by a path other than the read loop's return
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -73,7 +73,7 @@ func (c *conn) shutdown() {
 	if c.closing.Swap(true) {
 		return
 	}
-	c.reason = listeners.ReasonShutdown
+	c.reason.CompareAndSwap(nil, listeners.ReasonShutdown)
 	c.out.closeAfter(c.encode(frame.New(frame.ERROR, "message", "server shutting down")))
 	c.nc.SetReadDeadline(time.Now())
 }
@@ -82,8 +82,8 @@ func (c *conn) serve() {
 	c.log.Debug("connection open")
 	go c.writeLoop()
 	reason := c.readLoop()
-	if c.reason != "" {
-		reason = c.reason
+	if r, ok := c.reason.Load().(listeners.CloseReason); ok {
+		reason = r
 	}
 	// Let the writer flush the goodbye (ERROR, RECEIPT), bounded.
 	c.out.closeAfter(nil)
@@ -220,7 +220,7 @@ func (c *conn) onConnect(f *frame.Frame) error {
 				"message", "Supported protocol versions are 1.0,1.1,1.2")
 			ef.Body = []byte("Supported protocol versions are 1.0,1.1,1.2")
 			c.closing.Store(true)
-			c.reason = listeners.ReasonProtocolError
+			c.reason.CompareAndSwap(nil, listeners.ReasonProtocolError)
 			c.out.closeAfter(c.encode(ef))
 			return nil
 		}
@@ -240,7 +240,7 @@ func (c *conn) onConnect(f *frame.Frame) error {
 	b := c.s.b
 	if !(b.AnonymousAllowed() && login == "") {
 		if err := b.Authenticate(login, pass); err != nil {
-			c.reason = listeners.ReasonAuthFailed
+			c.reason.CompareAndSwap(nil, listeners.ReasonAuthFailed)
 			return &protoError{msg: "access_refused", detail: "login or passcode not accepted", reason: listeners.ReasonAuthFailed}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/omnibroker/broker/listeners/stomp/frame"
 )
 
+var errExpired = errors.New("expired on arrival")
+
 // reserved headers are frame plumbing, never copied into core headers.
 var reserved = map[string]bool{
 	"destination": true, "receipt": true, "transaction": true, "content-length": true,
@@ -42,6 +44,13 @@ func (c *conn) onSend(f *frame.Frame, top bool) error {
 		return &protoError{msg: "message too large", detail: fmt.Sprintf("body of %d bytes is over the limit of %d", len(f.Body), c.s.o.MaxMessageBytes), reason: "too_large"}
 	}
 	m, err := c.toMessage(f)
+	if err == errExpired {
+		// Already expired: accepted and dropped, as a broker expiring it would.
+		if top {
+			c.receipt(f)
+		}
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -251,7 +260,11 @@ func (c *conn) toMessage(f *frame.Frame) (*core.Message, error) {
 				return nil, errProto("invalid header", "expires must be milliseconds since the epoch")
 			}
 			if n > 0 {
-				m.Props.Expiration = max(time.Until(time.UnixMilli(n)), time.Millisecond)
+				ttl := time.Until(time.UnixMilli(n))
+				if ttl <= 0 {
+					return nil, errExpired
+				}
+				m.Props.Expiration = ttl
 			}
 		case "JMSXGroupID", "message_group":
 			m.GroupID = v

@@ -130,3 +130,13 @@ func noMessage(t *testing.T, s *stomp.Subscription, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// synced waits until the broker has processed every frame c sent so far
+// (go-stomp's Subscribe does not wait for a receipt): frames on one
+// connection are served in order, so a SEND receipt proves it.
+func synced(t *testing.T, c *stomp.Conn) {
+	t.Helper()
+	if err := c.Send("/queue/stomp-test-sync", "", nil, stomp.SendOpt.Receipt); err != nil {
+		t.Fatal(err)
+	}
+}
