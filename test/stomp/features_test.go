@@ -1,8 +1,8 @@
 package stomp_test
 
 import (
-	"sync/atomic"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
