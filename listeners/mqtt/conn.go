@@ -40,6 +40,8 @@ type conn struct {
 	// Reader-only state.
 	aliases    map[uint16]string // inbound topic aliases [MQTT-3.3.2-12]
 	sharedCons map[string]*core.Consumer
+	ackBuf     map[string][]uint64 // PUBACKed leases not yet settled in the core
+	ackN       int
 	cons       *core.Consumer
 	will       *packets.Packet
 	willDelay  uint32
@@ -125,6 +127,9 @@ func (c *conn) readLoop() error {
 		return err
 	}
 	for {
+		if c.br.Buffered() == 0 {
+			c.flushAcks()
+		}
 		if c.keepalive > 0 {
 			// [MQTT-3.1.2-24] 1.5 times the keep alive without a packet ends the connection.
 			c.nc.SetReadDeadline(time.Now().Add(c.keepalive * 3 / 2))
@@ -192,6 +197,7 @@ func (c *conn) finish(err error) {
 			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: rcKeepAliveTimeout})
 		}
 	}
+	c.flushAcks()
 	if c.cons != nil {
 		c.cons.Close() // unacked deliveries go back to the queue: redelivered with DUP
 	}

@@ -216,11 +216,7 @@ func (c *conn) writeLoop() {
 			bw = nil
 		}
 		// QoS 0 deliveries are settled once written; dropped ones too.
-		for _, o := range settle {
-			if o.d != nil {
-				c.h.b.Ack(o.d.Queue, o.d.ID)
-			}
-		}
+		settleAll(c.h.b, settle)
 	}
 }
 
@@ -298,8 +294,34 @@ func (c *conn) onPuback(id uint16) {
 	}
 	c.mu.Unlock()
 	if o != nil && o.d != nil {
-		c.h.b.Ack(o.d.Queue, o.d.ID)
+		c.bufferAck(o.d)
 	}
+}
+
+// bufferAck collects core acks on the reader: they are settled in one call
+// per queue when the read buffer runs dry (flushAcks).
+func (c *conn) bufferAck(d *core.Delivery) {
+	if c.ackBuf == nil {
+		c.ackBuf = map[string][]uint64{}
+	}
+	c.ackBuf[d.Queue] = append(c.ackBuf[d.Queue], d.ID)
+	c.ackN++
+	if c.ackN >= 256 {
+		c.flushAcks()
+	}
+}
+
+func (c *conn) flushAcks() {
+	if c.ackN == 0 {
+		return
+	}
+	for q, ids := range c.ackBuf {
+		if len(ids) > 0 {
+			c.h.b.Ack(q, ids...)
+			c.ackBuf[q] = ids[:0]
+		}
+	}
+	c.ackN = 0
 }
 
 // onPubrec: the client owns the QoS 2 message now; the core lease is acked
@@ -341,4 +363,24 @@ func (c *conn) onPubcomp(id uint16) {
 	c.sess.mu.Unlock()
 	c.cond.Signal()
 	c.mu.Unlock()
+}
+
+// settleAll acks the core deliveries of out, one call per queue.
+func settleAll(b *core.Broker, out []*outMsg) {
+	var q string
+	var ids []uint64
+	for _, o := range out {
+		if o.d == nil {
+			continue
+		}
+		if o.d.Queue != q && len(ids) > 0 {
+			b.Ack(q, ids...)
+			ids = ids[:0]
+		}
+		q = o.d.Queue
+		ids = append(ids, o.d.ID)
+	}
+	if len(ids) > 0 {
+		b.Ack(q, ids...)
+	}
 }

@@ -139,6 +139,7 @@ func (c *conn) onUnsubscribe(pk *packets.Packet) error {
 		changed = true
 		if sub.Group != "" {
 			if sc := c.sharedCons[key]; sc != nil {
+				c.flushAcks() // settle before Close requeues what is unacked
 				sc.Close()
 				delete(c.sharedCons, key)
 			}
