@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,10 @@ func (r *raw) read(d time.Duration) *packets.Packet {
 		err = pk.PublishDecode(body)
 	case packets.Puback:
 		err = pk.PubackDecode(body)
+	case packets.Pubrec:
+		err = pk.PubrecDecode(body)
+	case packets.Pubcomp:
+		err = pk.PubcompDecode(body)
 	case packets.Suback:
 		err = pk.SubackDecode(body)
 	case packets.Disconnect:
@@ -311,5 +316,87 @@ func TestRawDisconnectWithWill(t *testing.T) {
 	r.closed()
 	if m := w.next(t); string(m.Payload) != "bye" {
 		t.Fatalf("got %q", m.Payload)
+	}
+}
+
+func (r *raw) connectWith(cp packets.ConnectParams, props packets.Properties) *packets.Packet {
+	r.t.Helper()
+	cp.ProtocolName = []byte("MQTT")
+	cp.UsernameFlag, cp.Username, cp.PasswordFlag, cp.Password = true, []byte("guest"), true, []byte("guest")
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, Connect: cp, Properties: props})
+	return r.expect(packets.Connack)
+}
+
+func TestRawClientIdentifiers(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.MQTT)
+	ack := r.connectWith(packets.ConnectParams{Clean: true, Keepalive: 30}, packets.Properties{})
+	if ack.ReasonCode != 0 || !strings.HasPrefix(ack.Properties.AssignedClientID, "auto-") {
+		t.Fatalf("v5 empty id: rc %#x assigned %q [MQTT-3.2.2-16]", ack.ReasonCode, ack.Properties.AssignedClientID)
+	}
+	r = dialRaw(t, b.MQTT)
+	r.v = 4
+	ack = r.connectWith(packets.ConnectParams{Clean: false, Keepalive: 30}, packets.Properties{})
+	if ack.ReasonCode != 2 {
+		t.Fatalf("3.1.1 empty id without clean session: return code %d, want 2 [MQTT-3.1.3-8]", ack.ReasonCode)
+	}
+	r.closed()
+}
+
+// QoS 2 exactly once inbound: a retransmitted PUBLISH before PUBREL is
+// acknowledged again but not routed twice [MQTT-4.3.3-9]; more QoS 2
+// publishes than the Receive Maximum give DISCONNECT 0x93 [MQTT-3.3.4-9].
+func TestRawInboundQoS2(t *testing.T) {
+	b := test.StartBroker(t)
+	s := mustDial5(t, b.MQTT, "q2sub", nil)
+	s.sub(t, subOpt("q2/#", 2))
+	r := dialRaw(t, b.MQTT)
+	ack := r.connectWith(packets.ConnectParams{Clean: true, Keepalive: 30, ClientIdentifier: "q2pub"}, packets.Properties{})
+	pk := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: 5, TopicName: "q2/x", Payload: []byte("exactly-once")}
+	r.send(pk)
+	if rec := r.expect(packets.Pubrec); rec.PacketID != 5 {
+		t.Fatalf("pubrec id %d", rec.PacketID)
+	}
+	pk.FixedHeader.Dup = true
+	r.send(pk)
+	r.expect(packets.Pubrec)
+	r.write([]byte{0x62, 0x02, 0x00, 0x05}) // PUBREL 5
+	if comp := r.expect(packets.Pubcomp); comp.PacketID != 5 {
+		t.Fatalf("pubcomp id %d", comp.PacketID)
+	}
+	if m := s.next(t); string(m.Payload) != "exactly-once" || m.QoS != 2 {
+		t.Fatalf("got %q qos %d", m.Payload, m.QoS)
+	}
+	s.none(t, 200*time.Millisecond)
+
+	max := int(ack.Properties.ReceiveMaximum)
+	if max == 0 || max > 1000 {
+		t.Fatalf("CONNACK receive maximum %d", max)
+	}
+	for i := 1; i <= max+1; i++ {
+		r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: uint16(100 + i), TopicName: "q2/flood", Payload: []byte("x")})
+	}
+	for {
+		pk := r.read(5 * time.Second)
+		if pk == nil {
+			t.Fatal("no DISCONNECT 0x93")
+		}
+		if pk.FixedHeader.Type == packets.Disconnect {
+			if pk.ReasonCode != 0x93 {
+				t.Fatalf("disconnect %#x", pk.ReasonCode)
+			}
+			break
+		}
+	}
+}
+
+// A session that started with expiry 0 may not set one at DISCONNECT [MQTT-3.14.2-2].
+func TestRawDisconnectExpiryProtocolError(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.MQTT)
+	r.connectWith(packets.ConnectParams{Clean: true, Keepalive: 30, ClientIdentifier: "zero"}, packets.Properties{})
+	r.write([]byte{0xE0, 0x07, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x3C}) // DISCONNECT, SessionExpiryInterval 60
+	if pk := r.read(5 * time.Second); pk == nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != 0x82 {
+		t.Fatalf("want DISCONNECT 0x82, got %+v", pk)
 	}
 }
