@@ -298,3 +298,89 @@ func TestConnectionBlockedOnMemoryAlarm(t *testing.T) {
 		t.Fatal("held publish not confirmed after unblock")
 	}
 }
+
+func TestLargeMessagesSplitByFrameMax(t *testing.T) {
+	b := test.StartBroker(t)
+	c, err := amqp.DialConfig(url(b), amqp.Config{FrameSize: 4096})
+	must(t, err)
+	defer c.Close()
+	if c.Config.FrameSize != 4096 {
+		t.Fatalf("negotiated frame_max %d", c.Config.FrameSize)
+	}
+	ch := channel(t, c)
+	_, err = ch.QueueDeclare("big", false, false, false, false, nil)
+	must(t, err)
+	body := make([]byte, 1<<20+17)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	must(t, ch.Publish("", "big", false, false, amqp.Publishing{Body: body}))
+	must(t, ch.Publish("", "big", false, false, amqp.Publishing{})) // empty body: no body frame at all
+	// Read with a client on the default (larger) frame size too.
+	ch2 := channel(t, dial(t, b))
+	dl, err := ch2.Consume("big", "", true, false, false, false, nil)
+	must(t, err)
+	if d := recv(t, dl); len(d.Body) != len(body) || string(d.Body) != string(body) {
+		t.Fatalf("large body corrupted: %d bytes", len(d.Body))
+	}
+	if d := recv(t, dl); len(d.Body) != 0 {
+		t.Fatalf("empty body came back with %d bytes", len(d.Body))
+	}
+	// And deliveries to the small-frame connection are split to fit.
+	must(t, ch2.Publish("", "big2", false, false, amqp.Publishing{}))
+	_, err = ch.QueueDeclare("big2", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch2.Publish("", "big2", false, false, amqp.Publishing{Body: body}))
+	dl2, err := ch.Consume("big2", "", true, false, false, false, nil)
+	must(t, err)
+	if d := recv(t, dl2); string(d.Body) != string(body) {
+		t.Fatalf("large delivery on frame_max 4096 corrupted: %d bytes", len(d.Body))
+	}
+}
+
+func TestAutoDeleteAndExpires(t *testing.T) {
+	b := test.StartBroker(t)
+	ch := channel(t, dial(t, b))
+	_, err := ch.QueueDeclare("ad", false, true, false, false, nil)
+	must(t, err)
+	_, err = ch.Consume("ad", "c1", true, false, false, false, nil)
+	must(t, err)
+	must(t, ch.Cancel("c1", false))
+	test.WaitFor(t, 5*time.Second, "auto-delete queue gone after its last consumer", func() bool {
+		_, err := b.Core().Queue("ad", "")
+		return err != nil
+	})
+	_, err = ch.QueueDeclare("exp", false, false, false, false, amqp.Table{"x-expires": int32(200)})
+	must(t, err)
+	test.WaitFor(t, 5*time.Second, "x-expires queue gone", func() bool {
+		_, err := b.Core().Queue("exp", "")
+		return err != nil
+	})
+	must(t, ch.ExchangeDeclare("adx", "fanout", false, true, false, false, nil))
+	_, err = ch.QueueDeclare("adq", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.QueueBind("adq", "", "adx", false, nil))
+	must(t, ch.QueueUnbind("adq", "", "adx", nil))
+	test.WaitFor(t, 5*time.Second, "auto-delete exchange gone", func() bool {
+		_, err := b.Core().Exchange("adx")
+		return err != nil
+	})
+}
+
+func TestConsumerPriority(t *testing.T) {
+	b := test.StartBroker(t)
+	ch := channel(t, dial(t, b))
+	_, err := ch.QueueDeclare("cp", false, false, false, false, nil)
+	must(t, err)
+	low, err := ch.Consume("cp", "low", true, false, false, false, amqp.Table{"x-priority": int32(1)})
+	must(t, err)
+	high, err := ch.Consume("cp", "high", true, false, false, false, amqp.Table{"x-priority": int32(10)})
+	must(t, err)
+	for i := 0; i < 5; i++ {
+		must(t, ch.Publish("", "cp", false, false, amqp.Publishing{Body: []byte("x")}))
+	}
+	for i := 0; i < 5; i++ {
+		recv(t, high)
+	}
+	noDelivery(t, low, 100*time.Millisecond)
+}
