@@ -348,3 +348,18 @@ func subOpt(topic string, qos byte) paho.SubscribeOptions {
 func pub5(topic string, qos byte, payload string) *paho.Publish {
 	return &paho.Publish{Topic: topic, QoS: qos, Payload: []byte(payload)}
 }
+
+// Broker shutdown says goodbye: DISCONNECT 0x8B server shutting down.
+func TestV5ShutdownGoodbye(t *testing.T) {
+	b := test.StartBroker(t)
+	c := mustDial5(t, b.MQTT, "bye", nil)
+	b.Stop(t)
+	select {
+	case d := <-c.disc:
+		if d.ReasonCode != 0x8B {
+			t.Fatalf("reason %#x", d.ReasonCode)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no DISCONNECT at shutdown")
+	}
+}
