@@ -148,6 +148,9 @@ func (s *Service) handleBatch(r *awsapi.Request, entryName string, change bool) 
 		return nil, err
 	}
 	out := handleBatchOut{Successful: []batchIDOut{}, Failed: []batchError{}}
+	if !change && !info.Config.FIFO {
+		return s.deleteStandardBatch(r, name, in.Entries, out)
+	}
 	for i := range in.Entries {
 		e := &in.Entries[i]
 		v := time.Duration(-1)
@@ -172,4 +175,36 @@ func (s *Service) deleteMessageBatch(r *awsapi.Request) (any, error) {
 
 func (s *Service) changeMessageVisibilityBatch(r *awsapi.Request) (any, error) {
 	return s.handleBatch(r, "ChangeMessageVisibilityBatchRequestEntry", true)
+}
+
+// deleteStandardBatch acks every valid handle of a standard queue in one
+// core call; stale handles succeed without effect as in settle.
+func (s *Service) deleteStandardBatch(r *awsapi.Request, name string, entries []handleIn, out handleBatchOut) (any, error) {
+	leases := make([]uint64, 0, len(entries))
+	ok := make([]batchIDOut, 0, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		if e.ReceiptHandle == nil || *e.ReceiptHandle == "" {
+			out.Failed = append(out.Failed, failure(e.Id, errMissingParam("ReceiptHandle")))
+			continue
+		}
+		h, valid := decodeHandle(*e.ReceiptHandle)
+		if !valid || h.queue != name {
+			out.Failed = append(out.Failed, failure(e.Id, errReceiptInvalid(*e.ReceiptHandle)))
+			continue
+		}
+		leases = append(leases, h.lease)
+		ok = append(ok, batchIDOut{e.Id})
+	}
+	if len(leases) > 0 {
+		if err := s.b.Ack(name, leases...); err != nil && !errors.Is(err, core.ErrNotFound) {
+			return nil, err
+		} else if err != nil {
+			if _, qerr := s.b.Queue(name, ""); qerr != nil {
+				return nil, errNoQueue(r)
+			}
+		}
+	}
+	out.Successful = append(out.Successful, ok...)
+	return out, nil
 }

@@ -263,3 +263,30 @@ func FuzzActions(f *testing.F) {
 		}
 	})
 }
+
+// Older SDKs post Query requests to the queue URL itself, without QueueUrl.
+func TestQueryToQueueURL(t *testing.T) {
+	srv, b := newServer(t)
+	req := httptest.NewRequest("POST", "/000000000000/q", strings.NewReader("Action=SendMessage&MessageBody=hi"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<MD5OfMessageBody>49f68a5c8493ec2c0bf489821c21fc3b</MD5OfMessageBody>") {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+	if info, _ := b.Queue("q", ""); info.Ready != 1 {
+		t.Fatalf("ready %d", info.Ready)
+	}
+	req = httptest.NewRequest("GET", "/000000000000/q?Action=ReceiveMessage&AttributeName.1=All", nil)
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	var out struct {
+		Msg struct {
+			Body  string
+			Attrs []struct{ Name, Value string } `xml:"Attribute"`
+		} `xml:"ReceiveMessageResult>Message"`
+	}
+	if err := xml.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Msg.Body != "hi" || len(out.Msg.Attrs) < 4 {
+		t.Fatalf("%v %+v\n%s", err, out, rec.Body.String())
+	}
+}
