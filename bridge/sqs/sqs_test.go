@@ -220,7 +220,9 @@ func TestSnapshotErrors(t *testing.T) {
 				json.Unmarshal(rec.Body.Bytes(), &e)
 				msg = e.Message
 			} else {
-				var e struct{ Error struct{ Code, Message string } }
+				var e struct {
+					Error struct{ Code, Message string }
+				}
 				xml.Unmarshal(rec.Body.Bytes(), &e)
 				code, msg = e.Error.Code, e.Error.Message
 			}

@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/go-stomp/stomp/v3"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/omnibroker/broker/test"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // SQS and AMQP share queue NAME, its messages and its lease model.
