@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 ep, key, secret = sys.argv[1], sys.argv[2], sys.argv[3]
 c = boto3.client('sqs', endpoint_url=ep, region_name='eu-west-1', aws_access_key_id=key, aws_secret_access_key=secret)
 proto = c.meta.service_model.protocol
-assert proto == 'query', proto
+assert proto == sys.argv[4], proto
 
 def md5(b): return hashlib.md5(b).hexdigest()
 def amd5(attrs):
@@ -127,9 +127,23 @@ print('OK')
 
 func TestBoto3Query(t *testing.T) {
 	b := test.StartBroker(t, test.WithUsers(config.User{Name: "guest", Password: "guest"}))
-	out, err := test.Python(t, 60*time.Second, botoScript, "http://"+b.AWS, "guest", "guest")
+	out, err := test.Python(t, 60*time.Second, botoScript, "http://"+b.AWS, "guest", "guest", "query")
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
 		t.Fatalf("boto3: %v\n%s", err, out)
+	}
+}
+
+// TestBoto3JSON runs the same script with a current boto3 (>= 1.34.90
+// speaks AWS JSON 1.0 to SQS) when the python3 on PATH has one.
+func TestBoto3JSON(t *testing.T) {
+	ctx := ctxT(t, 90*time.Second)
+	if out, err := test.Run(ctx, "python3", "-c", "import boto3; c = boto3.client('sqs', region_name='us-east-1'); assert c.meta.service_model.protocol == 'json'"); err != nil {
+		t.Skipf("no python3 with a JSON-protocol boto3 on PATH: %s", out)
+	}
+	b := test.StartBroker(t, test.WithUsers(config.User{Name: "guest", Password: "guest"}))
+	out, err := test.Run(ctx, "python3", "-c", botoScript, "http://"+b.AWS, "guest", "guest", "json")
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), "OK") {
+		t.Fatalf("boto3 (JSON): %v\n%s", err, out)
 	}
 }
 
