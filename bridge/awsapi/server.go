@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/omnibroker/broker/core"
 )
@@ -251,6 +252,9 @@ func (s *Server) authenticate(r *Request, sig sigV4, signed bool, body []byte) *
 	secret, ok := s.opts.Auth.UserPassword(sig.AccessKey)
 	if !ok {
 		return ErrInvalidClientTokenID
+	}
+	if e := sig.checkTime(time.Now()); e != nil {
+		return e
 	}
 	if !sig.verify(r.HTTP, body, secret) {
 		return ErrSignatureDoesNotMatch

@@ -203,6 +203,26 @@ func TestSigV4(t *testing.T) {
 	if res, body := do(t, s, req); res.StatusCode != 403 || !strings.Contains(body, "SignatureDoesNotMatch") {
 		t.Fatalf("tampered: %d %s", res.StatusCode, body)
 	}
+	old := httptest.NewRequest("POST", "http://127.0.0.1:4566/", strings.NewReader("Action=Echo"))
+	sum := sha256.Sum256([]byte("Action=Echo"))
+	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "guest", SecretAccessKey: "guest"}, old, hex.EncodeToString(sum[:]), "sqs", "us-east-1", time.Now().Add(-time.Hour))
+	if res, body := do(t, s, old); res.StatusCode != 403 || !strings.Contains(body, "Signature expired") {
+		t.Fatalf("replayed: %d %s", res.StatusCode, body)
+	}
+	pre := httptest.NewRequest("GET", "http://127.0.0.1:4566/?Action=Echo&Count=5", nil)
+	q := pre.URL.Query()
+	q.Set("X-Amz-Expires", "60")
+	pre.URL.RawQuery = q.Encode()
+	uri, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: "guest", SecretAccessKey: "guest"}, pre, "UNSIGNED-PAYLOAD", "sqs", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, body := do(t, s, httptest.NewRequest("GET", uri, nil)); res.StatusCode != 200 || !strings.Contains(body, "<Key>guest</Key>") {
+		t.Fatalf("presigned: %d %s", res.StatusCode, body)
+	}
+	if res, _ := do(t, s, httptest.NewRequest("GET", strings.Replace(uri, "Count=5", "Count=6", 1), nil)); res.StatusCode != 403 {
+		t.Fatalf("tampered presigned URL accepted: %d", res.StatusCode)
+	}
 	req = httptest.NewRequest("POST", "/", strings.NewReader("Action=Echo"))
 	if res, body := do(t, s, req); res.StatusCode != 403 || !strings.Contains(body, "MissingAuthenticationToken") {
 		t.Fatalf("unsigned: %d %s", res.StatusCode, body)

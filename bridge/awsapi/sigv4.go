@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Credentials is what SigV4 verification needs from the core: the secret of
@@ -24,6 +25,7 @@ type sigV4 struct {
 	SignedHeaders                    []string
 	Signature                        string
 	AmzDate                          string
+	Expires                          string // presigned: X-Amz-Expires
 	Presigned                        bool
 }
 
@@ -70,6 +72,7 @@ func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
 	sig.SignedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
 	sig.Signature = q.Get("X-Amz-Signature")
 	sig.AmzDate = q.Get("X-Amz-Date")
+	sig.Expires = q.Get("X-Amz-Expires")
 	sig.Presigned = true
 	if sig.Signature == "" || sig.AmzDate == "" {
 		return sig, true, ErrIncompleteSignature
@@ -240,4 +243,35 @@ func uriEncode(s string, encodeSlash bool) string {
 		b.WriteByte(hexd[c&15])
 	}
 	return b.String()
+}
+
+// maxSkew is how far a signed request's time may be from ours (AWS SigV4:
+// "the request is rejected if the time stamp is more than five minutes"
+// off; AWS services accept up to 15 minutes).
+const maxSkew = 15 * time.Minute
+
+// checkTime rejects requests signed too long ago or in the future, and
+// expired presigned URLs (X-Amz-Expires seconds after X-Amz-Date).
+func (s *sigV4) checkTime(now time.Time) *Error {
+	t, err := time.Parse("20060102T150405Z", s.AmzDate)
+	if err != nil {
+		if t, err = http.ParseTime(s.AmzDate); err != nil {
+			return ErrIncompleteSignature
+		}
+	}
+	if s.Presigned {
+		exp, _ := strconv.Atoi(s.Expires)
+		if exp <= 0 || exp > 604800 {
+			exp = 900
+		}
+		if now.Before(t.Add(-maxSkew)) || now.After(t.Add(time.Duration(exp)*time.Second)) {
+			return &Error{Status: http.StatusForbidden, Code: "AccessDenied", Type: "AccessDenied", Message: "Request has expired"}
+		}
+		return nil
+	}
+	if d := now.Sub(t); d > maxSkew || d < -maxSkew {
+		return &Error{Status: http.StatusForbidden, Code: "SignatureDoesNotMatch", Type: "SignatureDoesNotMatch",
+			Message: "Signature expired: " + s.AmzDate + " is now earlier than " + now.Add(-maxSkew).UTC().Format("20060102T150405Z") + " (" + now.UTC().Format("20060102T150405Z") + " - 15 min.)"}
+	}
+	return nil
 }
