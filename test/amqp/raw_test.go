@@ -229,3 +229,16 @@ func TestRawSilentPeerIsClosed(t *testing.T) {
 		t.Fatalf("silent peer closed only after %v", el)
 	}
 }
+
+func TestRawUpdateSecretAndHeartbeatFrames(t *testing.T) {
+	b := test.StartBroker(t)
+	r := rawDial(t, b.AMQP, 0)
+	r.write(frame.AppendHeartbeat(nil)) // a client heartbeat is always fine
+	r.send(0, &frame.ConnectionUpdateSecret{NewSecret: "guest", Reason: "token refresh"})
+	if _, ok := r.method().(*frame.ConnectionUpdateSecretOk); !ok {
+		t.Fatal("no update-secret-ok")
+	}
+	// A heartbeat on a non-zero channel is a frame error (§4.2.7).
+	r.write([]byte{frame.TypeHeartbeat, 0, 3, 0, 0, 0, 0, frame.End})
+	r.expectConnClose(501)
+}

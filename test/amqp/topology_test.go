@@ -1,6 +1,7 @@
 package amqp_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -264,5 +265,41 @@ func TestServerCancelOnQueueDelete(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no server-sent basic.cancel")
+	}
+}
+
+func TestTLS(t *testing.T) {
+	cert := test.NewCert(t)
+	b := test.StartBroker(t, test.WithTLS(cert, "amqp"))
+	c, err := amqp.DialTLS(fmt.Sprintf("amqps://guest:guest@%s/", b.AMQP), &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.1"})
+	must(t, err)
+	defer c.Close()
+	ch := channel(t, c)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	must(t, err)
+	must(t, ch.Publish("", q.Name, false, false, amqp.Publishing{Body: []byte("over tls")}))
+	d, ok, err := ch.Get(q.Name, true)
+	must(t, err)
+	if !ok || string(d.Body) != "over tls" {
+		t.Fatalf("get over TLS: %v %q", ok, d.Body)
+	}
+	// Plain AMQP on the TLS port fails the handshake.
+	if _, err := amqp.Dial(url(b)); err == nil {
+		t.Fatal("plain AMQP accepted on the TLS listener")
+	}
+}
+
+func TestExclusiveConsumer(t *testing.T) {
+	b := test.StartBroker(t)
+	c := dial(t, b)
+	ch := channel(t, c)
+	_, err := ch.QueueDeclare("exq", false, false, false, false, nil)
+	must(t, err)
+	_, err = ch.Consume("exq", "only", false, true, false, false, nil)
+	must(t, err)
+	_, err = channel(t, c).Consume("exq", "second", false, false, false, false, nil)
+	ae := wantCode(t, err, 403)
+	if ae.Reason != "ACCESS_REFUSED - queue 'exq' in exclusive use" {
+		t.Fatalf("reply text %q", ae.Reason)
 	}
 }
