@@ -95,8 +95,15 @@ type Signer struct {
 	certPEM []byte
 	certID  string // file name part of the SigningCertURL
 
-	mu    sync.Mutex
-	cache [2]map[string]string // signature cache: current and previous generation
+	mu       sync.Mutex
+	cache    [2]map[string]string // signature cache: current and previous generation
+	inflight map[string]*signCall // signatures being computed (one RSA operation per text)
+}
+
+type signCall struct {
+	done chan struct{}
+	sig  string
+	err  error
 }
 
 const signerMetaKey = "signing-key"
@@ -157,10 +164,11 @@ func loadSigner(meta *core.MetaStore) (*Signer, error) {
 func newSigner(k *rsa.PrivateKey, certDER []byte) *Signer {
 	sum := sha256.Sum256(certDER)
 	return &Signer{
-		key:     k,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}),
-		certID:  hex.EncodeToString(sum[:16]),
-		cache:   [2]map[string]string{{}, {}},
+		key:      k,
+		certPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}),
+		certID:   hex.EncodeToString(sum[:16]),
+		cache:    [2]map[string]string{{}, {}},
+		inflight: map[string]*signCall{},
 	}
 }
 
@@ -175,6 +183,9 @@ func (s *Signer) CertPEM() []byte { return s.certPEM }
 // the signed text, so one message fanned out to many subscriptions is
 // signed once.
 func (s *Signer) Sign(e *Envelope, version string) error {
+	if version != "2" {
+		version = "1"
+	}
 	text := StringToSign(e)
 	ck := version + string(text)
 	s.mu.Lock()
@@ -182,35 +193,61 @@ func (s *Signer) Sign(e *Envelope, version string) error {
 	if !ok {
 		sig, ok = s.cache[1][ck]
 	}
+	if ok {
+		s.mu.Unlock()
+		e.SignatureVersion, e.Signature = version, sig
+		return nil
+	}
+	// Subscriptions of one topic sign the same text at the same moment:
+	// the first computes, the others wait for its result.
+	if c, busy := s.inflight[ck]; busy {
+		s.mu.Unlock()
+		<-c.done
+		if c.err != nil {
+			return c.err
+		}
+		e.SignatureVersion, e.Signature = version, c.sig
+		return nil
+	}
+	c := &signCall{done: make(chan struct{})}
+	s.inflight[ck] = c
 	s.mu.Unlock()
-	if !ok {
-		var h crypto.Hash
-		var digest []byte
-		switch version {
-		case "2":
-			sum := sha256.Sum256(text)
-			h, digest = crypto.SHA256, sum[:]
-		default:
-			version = "1"
-			sum := sha1.Sum(text)
-			h, digest = crypto.SHA1, sum[:]
-		}
-		raw, err := rsa.SignPKCS1v15(nil, s.key, h, digest)
-		if err != nil {
-			return err
-		}
-		sig = base64.StdEncoding.EncodeToString(raw)
-		s.mu.Lock()
+	c.sig, c.err = s.sign(text, version)
+	s.mu.Lock()
+	delete(s.inflight, ck)
+	if c.err == nil {
 		if len(s.cache[0]) >= 2048 {
 			s.cache[1] = s.cache[0]
 			s.cache[0] = make(map[string]string, 2048)
 		}
-		s.cache[0][ck] = sig
-		s.mu.Unlock()
+		s.cache[0][ck] = c.sig
 	}
+	s.mu.Unlock()
+	close(c.done)
+	if c.err != nil {
+		return c.err
+	}
+	sig = c.sig
 	e.SignatureVersion = version
 	e.Signature = sig
 	return nil
+}
+
+func (s *Signer) sign(text []byte, version string) (string, error) {
+	var h crypto.Hash
+	var digest []byte
+	if version == "2" {
+		sum := sha256.Sum256(text)
+		h, digest = crypto.SHA256, sum[:]
+	} else {
+		sum := sha1.Sum(text)
+		h, digest = crypto.SHA1, sum[:]
+	}
+	raw, err := rsa.SignPKCS1v15(nil, s.key, h, digest)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(raw), nil
 }
 
 // VerifyEnvelope checks e's signature against a PEM certificate, as an

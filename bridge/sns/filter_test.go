@@ -2,6 +2,7 @@ package sns
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -261,7 +262,7 @@ func TestAttributePolicyOnForeignHeaders(t *testing.T) {
 	if !p.Match(m) {
 		t.Error("typed headers should match")
 	}
-	m.Props.Headers["n"] = int64(3)
+	m = &core.Message{Props: core.Properties{Headers: core.Table{"n": int64(3), "s": "eu"}}}
 	if p.Match(m) {
 		t.Error("n=3 should not match")
 	}
@@ -366,5 +367,38 @@ func FuzzCompilePolicy(f *testing.F) {
 			}
 			p.Match(&core.Message{Body: []byte(policy), Props: core.Properties{Headers: core.Table{"a": "b"}}})
 		}
+	})
+}
+
+// FuzzPublishForm feeds arbitrary Query forms to the Publish input reader
+// (message attributes and batch members): no panic, and accepted
+// attributes always carry a known data type.
+func FuzzPublishForm(f *testing.F) {
+	f.Add("Message=x&MessageAttributes.entry.1.Name=a&MessageAttributes.entry.1.Value.DataType=String&MessageAttributes.entry.1.Value.StringValue=v")
+	f.Add("MessageAttributes.entry.1.Name=b&MessageAttributes.entry.1.Value.DataType=Binary&MessageAttributes.entry.1.Value.BinaryValue=AgME")
+	f.Add("MessageAttributes.entry.99999999999.Name=a&MessageAttributes.entry.-1.Name=b&MessageAttributes.entry.x.Name=c")
+	f.Add("MessageAttributes.entry.1.Name=l&MessageAttributes.entry.1.Value.DataType=String.Array&MessageAttributes.entry.1.Value.StringValue=%5B1%2C%22a%22%5D")
+	f.Fuzz(func(t *testing.T, q string) {
+		form, err := url.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		in, err := readPubInput(form)
+		if err != nil {
+			return
+		}
+		for n, a := range in.attrs {
+			switch baseType(a.Type) {
+			case "String", "Number", "Binary":
+			default:
+				t.Fatalf("attribute %s accepted with type %q", n, a.Type)
+			}
+			m := &core.Message{}
+			AttrsToHeaders(m, map[string]Attr{n: a})
+			if back := HeadersToAttrs(m)[n]; back.Type != a.Type && n != "content-type" && n != "correlation-id" && n != "reply-to" {
+				t.Fatalf("round trip of %s: %+v -> %+v", n, a, back)
+			}
+		}
+		members(form, "PublishBatchRequestEntries.member.")
 	})
 }

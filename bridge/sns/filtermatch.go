@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/omnibroker/broker/core"
 )
@@ -63,7 +65,50 @@ func (p *Policy) Match(m *core.Message) bool {
 			return v, len(v) > 0
 		})
 	}
-	return p.eval(func(path string) ([]fval, bool) { return attrValues(m, path) })
+	attrs := attrCacheFor(m)
+	return p.eval(func(path string) ([]fval, bool) {
+		v, ok := attrs[path]
+		return v, ok
+	})
+}
+
+// attrCache keeps the filterable attributes of the message being routed
+// (see bodyCache): converted once per message, not once per policy.
+type attrCache struct {
+	m     *core.Message
+	h     uintptr // identity of the header table
+	attrs map[string][]fval
+}
+
+func tableID(h core.Table) uintptr {
+	if h == nil {
+		return 0
+	}
+	return uintptr(reflect.ValueOf(h).UnsafePointer())
+}
+
+var lastAttrs atomic.Pointer[attrCache]
+
+func attrCacheFor(m *core.Message) map[string][]fval {
+	hid := tableID(m.Props.Headers)
+	if c := lastAttrs.Load(); c != nil && c.m == m && c.h == hid {
+		return c.attrs
+	}
+	attrs := make(map[string][]fval, len(m.Props.Headers)+3)
+	for k := range m.Props.Headers {
+		if v, ok := attrValues(m, k); ok {
+			attrs[k] = v
+		}
+	}
+	for k := range propAttrs {
+		if _, ok := attrs[k]; !ok {
+			if v, ok := attrValues(m, k); ok {
+				attrs[k] = v
+			}
+		}
+	}
+	lastAttrs.Store(&attrCache{m: m, h: hid, attrs: attrs})
+	return attrs
 }
 
 // MatchValues evaluates the policy against an explicit lookup (tests).
@@ -172,6 +217,8 @@ func (r *rule) matchOne(v fval) bool {
 // the body is parsed once per message, not once per subscription.
 type bodyCache struct {
 	m    *core.Message
+	body *byte // identity and length of the body parsed
+	n    int
 	flat map[string][]fval
 	ok   bool
 }
@@ -179,11 +226,12 @@ type bodyCache struct {
 var lastBody atomic.Pointer[bodyCache]
 
 func bodyValues(m *core.Message) (map[string][]fval, bool) {
-	if c := lastBody.Load(); c != nil && c.m == m {
+	bp := unsafe.SliceData(m.Body)
+	if c := lastBody.Load(); c != nil && c.m == m && c.body == bp && c.n == len(m.Body) {
 		return c.flat, c.ok
 	}
 	flat, ok := flattenBody(m.Body)
-	lastBody.Store(&bodyCache{m: m, flat: flat, ok: ok})
+	lastBody.Store(&bodyCache{m: m, body: bp, n: len(m.Body), flat: flat, ok: ok})
 	return flat, ok
 }
 

@@ -1,0 +1,103 @@
+package sns
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/omnibroker/broker/bridge/awsapi"
+	"github.com/omnibroker/broker/core"
+)
+
+// StringToSign follows "Verifying the signatures of Amazon SNS messages".
+func TestStringToSign(t *testing.T) {
+	n := &Envelope{Type: TypeNotification, MessageID: "id", TopicArn: "arn", Subject: "s", Message: "m", Timestamp: "ts", UnsubscribeURL: "u"}
+	if got := string(StringToSign(n)); got != "Message\nm\nMessageId\nid\nSubject\ns\nTimestamp\nts\nTopicArn\narn\nType\nNotification\n" {
+		t.Errorf("notification: %q", got)
+	}
+	n.Subject = ""
+	if got := string(StringToSign(n)); strings.Contains(got, "Subject") {
+		t.Errorf("empty subject signed: %q", got)
+	}
+	c := &Envelope{Type: TypeSubConfirmation, MessageID: "id", Token: "tok", TopicArn: "arn", Message: "m", SubscribeURL: "su", Timestamp: "ts"}
+	if got := string(StringToSign(c)); got != "Message\nm\nMessageId\nid\nSubscribeURL\nsu\nTimestamp\nts\nToken\ntok\nTopicArn\narn\nType\nSubscriptionConfirmation\n" {
+		t.Errorf("confirmation: %q", got)
+	}
+}
+
+func TestSignVerifyAndPersistedKey(t *testing.T) {
+	b, err := core.Open(core.Options{Logger: slog.New(slog.DiscardHandler), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s1, err := loadSigner(b.Meta(metaNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := loadSigner(b.Meta(metaNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.CertPath() != s2.CertPath() || string(s1.CertPEM()) != string(s2.CertPEM()) {
+		t.Fatal("the persisted key was not reused")
+	}
+	for _, v := range []string{"1", "2"} {
+		var wg sync.WaitGroup
+		envs := make([]*Envelope, 8)
+		for i := range envs {
+			envs[i] = &Envelope{Type: TypeNotification, MessageID: "id", TopicArn: "arn", Message: "hello", Timestamp: "ts"}
+			wg.Add(1)
+			go func(e *Envelope) { defer wg.Done(); s1.Sign(e, v) }(envs[i])
+		}
+		wg.Wait()
+		for _, e := range envs {
+			if e.SignatureVersion != v || e.Signature != envs[0].Signature {
+				t.Fatalf("v%s: concurrent signatures differ", v)
+			}
+			if err := VerifyEnvelope(e, s2.CertPEM()); err != nil {
+				t.Fatalf("v%s: %v", v, err)
+			}
+		}
+		tampered := *envs[0]
+		tampered.Message = "hellO"
+		if VerifyEnvelope(&tampered, s1.CertPEM()) == nil {
+			t.Fatalf("v%s: tampered message verified", v)
+		}
+	}
+}
+
+func TestMarshalEnvelopeNoHTMLEscape(t *testing.T) {
+	out := string(marshalEnvelope(&Envelope{Type: TypeNotification, Message: "<a&b>"}))
+	if !strings.Contains(out, `"Message":"<a&b>"`) || strings.HasSuffix(out, "\n") {
+		t.Fatalf("%s", out)
+	}
+}
+
+func TestReasonFor(t *testing.T) {
+	cases := []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{core.ErrNotFound, "NotFound", 404},
+		{core.ErrTooLarge, "InvalidParameter", 400},
+		{core.ErrQuotaExceeded, "Throttled", 403},
+		{core.ErrAccessDenied, "AuthorizationError", 403},
+		{core.ErrInvalidArg, "InvalidParameter", 400},
+		{core.ErrUnavailable, "ServiceUnavailable", 503},
+		{core.ErrClosed, "ServiceUnavailable", 503},
+	}
+	for _, c := range cases {
+		e := reasonFor(errors.Join(errors.New("context"), c.err))
+		if e == nil || e.Code != c.code || e.Status != c.status || strings.Contains(e.Message, "context") {
+			t.Errorf("%v -> %+v", c.err, e)
+		}
+	}
+	if reasonFor(errors.New("other")) != nil {
+		t.Error("unknown errors must fall through to InternalFailure")
+	}
+	var _ *awsapi.Error = reasonFor(core.ErrNotFound)
+}
