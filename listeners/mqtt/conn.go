@@ -50,8 +50,11 @@ type conn struct {
 
 	// Guarded by mu.
 	mu         sync.Mutex
-	cond       *sync.Cond
-	ctrl       [][]byte // encoded control packets, in order
+	cond       *sync.Cond        // finish waits on it for the writer to end
+	writing    bool              // a writer goroutine is running
+	finished   bool              // the socket is closed: nothing more is queued
+	outAliases map[string]uint16 // topic aliases towards the client (writer only)
+	ctrl       [][]byte          // encoded control packets, in order
 	pending    []*outMsg
 	inflight   map[uint16]*outMsg // outbound QoS 1/2 awaiting PUBACK/PUBREC
 	nextID     uint16
@@ -64,10 +67,9 @@ type conn struct {
 	kicked     bool
 	shutdown   bool
 
-	writerDone chan struct{}
-	done       chan struct{}
-	kickedCh   chan struct{} // closed by kick
-	ackSpace   chan struct{} // signalled when an inbound acknowledgement is sent
+	done     chan struct{}
+	kickedCh chan struct{} // closed by kick
+	ackSpace chan struct{} // signalled when an inbound acknowledgement is sent
 }
 
 type consumerRef struct{ c *core.Consumer }
@@ -95,7 +97,7 @@ type pubAck struct {
 func newConn(h *Handler, nc net.Conn) *conn {
 	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 1024), id: h.nextConnID(),
 		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{}, inflight: map[uint16]*outMsg{},
-		writerDone: make(chan struct{}), done: make(chan struct{}), kickedCh: make(chan struct{}), ackSpace: make(chan struct{}, 1)}
+		outAliases: map[string]uint16{}, done: make(chan struct{}), kickedCh: make(chan struct{}), ackSpace: make(chan struct{}, 1)}
 	c.cond = sync.NewCond(&c.mu)
 	c.log = h.log.With("conn", c.id, "remote", nc.RemoteAddr().String())
 	return c
@@ -105,7 +107,6 @@ func (c *conn) v5() bool { return c.version == 5 }
 
 func (c *conn) serve(ctx context.Context) {
 	defer close(c.done)
-	go c.writeLoop()
 	stop := context.AfterFunc(ctx, func() { c.kick(rcServerShuttingDown, listeners.ReasonShutdown) })
 	defer stop()
 
@@ -215,12 +216,15 @@ func (c *conn) finish(err error) {
 	for _, sc := range c.sharedCons {
 		sc.Close()
 	}
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.mu.Lock()
 	c.stopping = true
-	c.cond.Broadcast()
+	c.wakeLocked() // flush what is queued (a DISCONNECT), then the writer ends
+	for c.writing {
+		c.cond.Wait()
+	}
+	c.finished = true // late callbacks (store confirmations) write nothing
 	c.mu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	<-c.writerDone
 	c.nc.Close()
 	if c.sess != nil {
 		c.releaseSession()
@@ -377,12 +381,16 @@ func (c *conn) send(pk *packets.Packet) {
 		return
 	}
 	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
 	c.ctrl = append(c.ctrl, buf.Bytes())
 	slow := len(c.ctrl) > maxCtrlQueue
 	if slow && c.reason == "" {
 		c.reason = listeners.ReasonSlowConsumer
 	}
-	c.cond.Signal()
+	c.wakeLocked()
 	c.mu.Unlock()
 	if slow {
 		c.nc.Close()

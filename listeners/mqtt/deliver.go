@@ -80,7 +80,7 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 		return true
 	}
 	c.pending = append(c.pending, o)
-	c.cond.Signal()
+	c.wakeLocked()
 	c.mu.Unlock()
 	return true
 }
@@ -90,7 +90,7 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 func (c *conn) enqueue(out ...*outMsg) {
 	c.mu.Lock()
 	c.pending = append(c.pending, out...)
-	c.cond.Signal()
+	c.wakeLocked()
 	c.mu.Unlock()
 }
 
@@ -118,26 +118,38 @@ func (c *conn) allocIDLocked() uint16 {
 	}
 }
 
-// writeLoop is the connection's only writer.
+// wakeLocked makes sure a writer runs (c.mu held). The writer goroutine
+// exists only while there is something to write: an idle connection has
+// just its reader.
+func (c *conn) wakeLocked() {
+	if c.writing || c.finished {
+		return
+	}
+	c.writing = true
+	go c.writeLoop()
+}
+
+// writerIdleLocked reports the writer gone and wakes finish (c.mu held).
+func (c *conn) writerIdleLocked() {
+	c.writing = false
+	c.cond.Broadcast()
+}
+
+// writeLoop is the connection's only writer; it returns when the control
+// queue is empty and no delivery may be sent.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	// The write buffer is taken from a pool per batch: an idle connection
-	// holds none.
+	// The write buffer is taken from a pool per batch.
 	var bw *bufio.Writer
 	defer func() {
 		if bw != nil {
+			bw.Reset(nil)
 			writerPool.Put(bw)
 		}
 	}()
 	var buf bytes.Buffer
-	aliases := map[string]uint16{}
-	var batch []*outMsg
-	var settle []*outMsg
+	var batch, settle []*outMsg
 	for {
 		c.mu.Lock()
-		for len(c.ctrl) == 0 && (c.stopping || !c.sendableLocked()) && !(c.stopping && len(c.ctrl) == 0) {
-			c.cond.Wait()
-		}
 		ctrl := c.ctrl
 		c.ctrl = nil
 		batch = batch[:0]
@@ -160,7 +172,11 @@ func (c *conn) writeLoop() {
 		if len(c.paused) > 0 && len(c.pending) < maxPending/2 {
 			resume, c.paused = c.paused, nil
 		}
-		stop := c.stopping && len(ctrl) == 0
+		if len(ctrl) == 0 && len(batch) == 0 && len(resume) == 0 {
+			c.writerIdleLocked()
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		for _, r := range resume {
 			if r.c != nil {
@@ -170,10 +186,6 @@ func (c *conn) writeLoop() {
 		if bw == nil {
 			bw = writerPool.Get().(*bufio.Writer)
 			bw.Reset(c.nc)
-		}
-		if stop {
-			bw.Flush()
-			return
 		}
 		for _, b := range ctrl {
 			if _, err := bw.Write(b); err != nil {
@@ -185,8 +197,7 @@ func (c *conn) writeLoop() {
 		settle = settle[:0]
 		for _, o := range batch {
 			buf.Reset()
-			ok := c.encodePublish(&buf, o, aliases, now)
-			if !ok {
+			if !c.encodePublish(&buf, o, now) {
 				settle = append(settle, o)
 				if o.qos > 0 {
 					c.mu.Lock()
@@ -234,6 +245,8 @@ func (c *conn) writeFailed() {
 		c.reason = listeners.ReasonEOF
 	}
 	c.stopping = true
+	c.ctrl = nil
+	c.writerIdleLocked()
 	c.mu.Unlock()
 	c.nc.Close()
 }
@@ -241,7 +254,8 @@ func (c *conn) writeFailed() {
 // encodePublish writes o as a PUBLISH into buf. It returns false when the
 // message must be dropped: expired [MQTT-3.3.2-5] or over the client's
 // Maximum Packet Size [MQTT-3.1.2-25].
-func (c *conn) encodePublish(buf *bytes.Buffer, o *outMsg, aliases map[string]uint16, now time.Time) bool {
+func (c *conn) encodePublish(buf *bytes.Buffer, o *outMsg, now time.Time) bool {
+	aliases := c.outAliases
 	pk := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: o.qos, Retain: o.retain,
 			Dup: o.qos > 0 && o.d != nil && o.d.Redelivered}, // [MQTT-3.3.1-1] [MQTT-3.3.1-2]
@@ -288,7 +302,7 @@ func (c *conn) onPuback(id uint16) {
 	o := c.inflight[id]
 	if o != nil && o.qos == 1 {
 		delete(c.inflight, id)
-		c.cond.Signal()
+		c.wakeLocked()
 	} else {
 		o = nil
 	}
@@ -337,7 +351,7 @@ func (c *conn) onPubrec(pk *packets.Packet) {
 			c.sess.outRel[id] = true
 			c.sess.mu.Unlock()
 		}
-		c.cond.Signal()
+		c.wakeLocked()
 	} else {
 		o = nil
 	}
@@ -361,7 +375,7 @@ func (c *conn) onPubcomp(id uint16) {
 	c.sess.mu.Lock()
 	delete(c.sess.outRel, id)
 	c.sess.mu.Unlock()
-	c.cond.Signal()
+	c.wakeLocked()
 	c.mu.Unlock()
 }
 
