@@ -18,7 +18,7 @@ type channel struct {
 	c  *conn
 	id uint16
 
-	closing   bool // channel.close sent, waiting for close-ok
+	closing   bool     // channel.close sent, waiting for close-ok
 	pub       *pending // &pubBuf while a publish waits for content
 	pubBuf    pending
 	lastQueue string // most recently declared queue (the "" shortcut)

@@ -101,17 +101,7 @@ func TestPrefetchAndMultipleAck(t *testing.T) {
 		}
 	}
 	// Unknown delivery tag: channel closed with 406.
-	err = ch.Ack(9999, false)
-	must(t, err)
-	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	select {
-	case e := <-closed:
-		if e == nil || e.Code != 406 {
-			t.Fatalf("want 406, got %v", e)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("channel not closed after unknown tag")
-	}
+	wantCode(t, asyncErr(ch, func() { ch.Ack(9999, false) }), 406)
 }
 
 func TestConfirmsAndMandatory(t *testing.T) {

@@ -109,9 +109,9 @@ func TestDirectReplyTo(t *testing.T) {
 	}
 	// Without a reply consumer, publishing with the pseudo-queue is 406.
 	other := channel(t, dial(t, b))
-	other.Publish("", "rpc", false, false, amqp.Publishing{ReplyTo: "amq.rabbitmq.reply-to"})
-	_, err = other.QueueDeclare("", false, false, true, false, nil)
-	wantCode(t, err, 406)
+	wantCode(t, asyncErr(other, func() {
+		other.Publish("", "rpc", false, false, amqp.Publishing{ReplyTo: "amq.rabbitmq.reply-to"})
+	}), 406)
 }
 
 func TestRecoverFlowAndGlobalQos(t *testing.T) {
@@ -327,7 +327,6 @@ func TestLargeMessagesSplitByFrameMax(t *testing.T) {
 		t.Fatalf("empty body came back with %d bytes", len(d.Body))
 	}
 	// And deliveries to the small-frame connection are split to fit.
-	must(t, ch2.Publish("", "big2", false, false, amqp.Publishing{}))
 	_, err = ch.QueueDeclare("big2", false, false, false, false, nil)
 	must(t, err)
 	must(t, ch2.Publish("", "big2", false, false, amqp.Publishing{Body: body}))

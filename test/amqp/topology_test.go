@@ -79,9 +79,7 @@ func TestAlternateExchangeAndInternal(t *testing.T) {
 	must(t, ch.Publish("main", "no-binding", false, false, amqp.Publishing{Body: []byte("x")}))
 	test.WaitFor(t, 5*time.Second, "alternate exchange", func() bool { i, _ := b.Core().Queue("unrouted", ""); return i.Ready == 1 })
 	must(t, ch.ExchangeDeclare("int", "direct", false, false, true, false, nil))
-	must(t, ch.Publish("int", "k", false, false, amqp.Publishing{Body: []byte("x")}))
-	_, err = ch.QueueDeclare("after", false, false, false, false, nil) // the channel is closed by then
-	wantCode(t, err, 403)
+	wantCode(t, asyncErr(ch, func() { ch.Publish("int", "k", false, false, amqp.Publishing{Body: []byte("x")}) }), 403)
 }
 
 func TestChannelExceptions(t *testing.T) {
@@ -102,9 +100,7 @@ func TestChannelExceptions(t *testing.T) {
 			return err
 		}},
 		{"publish to missing exchange", 404, "NOT_FOUND - no exchange 'nox' in vhost '/'", func(ch *amqp.Channel) error {
-			ch.Publish("nox", "k", false, false, amqp.Publishing{})
-			_, err := ch.QueueDeclare("", false, false, true, false, nil)
-			return err
+			return asyncErr(ch, func() { ch.Publish("nox", "k", false, false, amqp.Publishing{}) })
 		}},
 		{"reserved exchange name", 403, "ACCESS_REFUSED", func(ch *amqp.Channel) error {
 			return ch.ExchangeDeclare("amq.mine", "direct", false, false, false, false, nil)
@@ -136,14 +132,10 @@ func TestChannelExceptions(t *testing.T) {
 			return err
 		}},
 		{"bad expiration", 406, "PRECONDITION_FAILED - invalid expiration", func(ch *amqp.Channel) error {
-			ch.Publish("", "x", false, false, amqp.Publishing{Expiration: "soon"})
-			_, err := ch.QueueDeclare("", false, false, true, false, nil)
-			return err
+			return asyncErr(ch, func() { ch.Publish("", "x", false, false, amqp.Publishing{Expiration: "soon"}) })
 		}},
 		{"wrong user-id", 406, "PRECONDITION_FAILED - user_id property set to 'bob'", func(ch *amqp.Channel) error {
-			ch.Publish("", "x", false, false, amqp.Publishing{UserId: "bob"})
-			_, err := ch.QueueDeclare("", false, false, true, false, nil)
-			return err
+			return asyncErr(ch, func() { ch.Publish("", "x", false, false, amqp.Publishing{UserId: "bob"}) })
 		}},
 		{"bind to default exchange", 403, "ACCESS_REFUSED", func(ch *amqp.Channel) error {
 			if _, err := ch.QueueDeclare("bd", false, false, false, false, nil); err != nil {
@@ -301,5 +293,21 @@ func TestExclusiveConsumer(t *testing.T) {
 	ae := wantCode(t, err, 403)
 	if ae.Reason != "ACCESS_REFUSED - queue 'exq' in exclusive use" {
 		t.Fatalf("reply text %q", ae.Reason)
+	}
+}
+
+// asyncErr runs an action whose failure arrives as an asynchronous
+// channel.close (publish) and returns that close as an error.
+func asyncErr(ch *amqp.Channel, do func()) error {
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	do()
+	select {
+	case e := <-closed:
+		if e == nil {
+			return fmt.Errorf("channel closed without an error")
+		}
+		return e
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("channel not closed")
 	}
 }
