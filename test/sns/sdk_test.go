@@ -424,3 +424,25 @@ func TestFIFOTopicToFIFOQueue(t *testing.T) {
 		t.Fatalf("group order broken: %v", order)
 	}
 }
+
+// A subscription whose queue is gone dead-letters to its RedrivePolicy
+// queue (the envelope it would have received), or drops without one.
+func TestSQSEndpointGoneDeadLetters(t *testing.T) {
+	e := start(t)
+	ctx := ctxT(t, 30*time.Second)
+	topic := e.topic(t, "gone", nil)
+	goneURL, goneARN := e.queue(t, "gone-q", nil)
+	dlqURL, dlqARN := e.queue(t, "gone-dlq", nil)
+	e.subscribe(t, topic, goneARN, map[string]string{"RedrivePolicy": `{"deadLetterTargetArn": "` + dlqARN + `"}`})
+	must[*sqs.DeleteQueueOutput](t)(e.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: &goneURL}))
+	must[*sns.PublishOutput](t)(e.sns.Publish(ctx, &sns.PublishInput{TopicArn: &topic, Message: aws.String("nobody home"),
+		MessageAttributes: map[string]types.MessageAttributeValue{"attr1": {DataType: aws.String("Number"), StringValue: aws.String("111")}}}))
+	got := e.receive(t, dlqURL, 1, 10*time.Second)
+	if len(got) != 1 {
+		t.Fatalf("dead-letter queue got %v", got)
+	}
+	var env envelope
+	if err := json.Unmarshal([]byte(got[0]), &env); err != nil || env.Message != "nobody home" || env.MessageAttributes["attr1"].Value != "111" {
+		t.Fatalf("dead letter %s: %v", got[0], err)
+	}
+}
