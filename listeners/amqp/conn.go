@@ -425,6 +425,9 @@ func (c *conn) handshake() error {
 	if caps, ok := so.ClientProperties["capabilities"].(core.Table); ok {
 		c.caps = caps
 	}
+	if name, ok := strArg(so.ClientProperties["connection_name"]); ok {
+		c.log = c.log.With("client_id", name)
+	}
 	user, pass, err := saslCredentials(so.Mechanism, so.Response)
 	if err != nil {
 		return c.handshakeFail(err.(*amqpError), m)

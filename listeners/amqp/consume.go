@@ -297,6 +297,9 @@ func (ch *channel) settle(tag uint64, multiple bool, kind settleKind, requeue bo
 func (ch *channel) take(tag uint64, multiple bool) ([]unacked, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	if tag > ch.tag {
+		return nil, newErr(ReplyPreconditionFailed, "unknown delivery tag %d", tag)
+	}
 	live := ch.ua[ch.head:]
 	var out []unacked
 	if multiple {

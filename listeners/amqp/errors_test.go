@@ -142,7 +142,7 @@ func decodeAll(t *testing.T, b []byte) []frame.Method {
 }
 
 func TestTakeTags(t *testing.T) {
-	ch := &channel{consumers: map[string]*consumer{}}
+	ch := &channel{consumers: map[string]*consumer{}, tag: 10}
 	for i := uint64(1); i <= 10; i++ {
 		ch.ua = append(ch.ua, unacked{tag: i, lease: 100 + i, queue: "q"})
 		ch.nUnacked++
@@ -159,6 +159,9 @@ func TestTakeTags(t *testing.T) {
 	}
 	if _, err := ch.take(42, false); err == nil {
 		t.Fatal("unknown tag accepted")
+	}
+	if _, err := ch.take(11, true); err == nil {
+		t.Fatal("multiple ack beyond the last delivery tag accepted")
 	}
 	if got, err := ch.take(0, true); err != nil || len(got) != 5 || ch.nUnacked != 0 {
 		t.Fatalf("all: %v %v %d", got, err, ch.nUnacked)
