@@ -210,3 +210,31 @@ func TestRawProtocolDetails(t *testing.T) {
 		t.Fatalf("silent client closed after %v", time.Since(start))
 	}
 }
+
+// TestRawStompCommandAndNackDiscard: the STOMP command connects like
+// CONNECT; NACK with requeue:false discards instead of redelivering.
+func TestRawStompCommandAndNackDiscard(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.STOMP)
+	r.send("STOMP\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+	if f := r.next(); f.Command != "CONNECTED" {
+		t.Fatalf("STOMP frame: %s %v", f.Command, f.Headers)
+	}
+	r.send("SUBSCRIBE\nid:s\ndestination:/queue/nackq\nack:client-individual\n\n\x00")
+	r.send("SEND\ndestination:/queue/nackq\n\none\x00SEND\ndestination:/queue/nackq\n\ntwo\x00")
+	f := r.next()
+	if string(f.Body) != "one" {
+		t.Fatalf("got %q", f.Body)
+	}
+	r.send("NACK\nid:" + f.Get("ack") + "\nrequeue:false\n\n\x00")
+	f = r.next()
+	if string(f.Body) != "two" || f.Get("redelivered") != "" {
+		t.Fatalf("after discard got %q %v", f.Body, f.Headers)
+	}
+	r.send("NACK\nid:" + f.Get("ack") + "\n\n\x00")
+	f = r.next()
+	if string(f.Body) != "two" || f.Get("redelivered") != "true" {
+		t.Fatalf("requeued got %q %v", f.Body, f.Headers)
+	}
+}
+
