@@ -198,6 +198,9 @@ func (s *Service) applyRedrive(cfg *core.QueueConfig, v string, fifo bool) error
 	if err != nil || info.Config.Exclusive {
 		return errInvalidParam("Value %s for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.", v)
 	}
+	if !redriveAllowed(info.Config.Attributes["RedriveAllowPolicy"], s.arn("", cfg.Name)) {
+		return errInvalidParam("Value %s for parameter RedrivePolicy is invalid. Reason: Dead-letter target does not allow this queue as its source.", v)
+	}
 	if info.Config.FIFO != fifo {
 		return errInvalidParam("Value %s for parameter RedrivePolicy is invalid. Reason: Dead-letter target owner should be same as the source.", v)
 	}
@@ -330,4 +333,38 @@ func tags(cfg *core.QueueConfig) map[string]string {
 		}
 	}
 	return out
+}
+
+// redriveAllowed applies a dead-letter queue's RedriveAllowPolicy
+// ({"redrivePermission":"allowAll"|"denyAll"|"byQueue","sourceQueueArns":[...]})
+// to a source queue ARN (any region).
+func redriveAllowed(policy, srcArn string) bool {
+	if policy == "" {
+		return true
+	}
+	var p struct {
+		RedrivePermission string   `json:"redrivePermission"`
+		SourceQueueArns   []string `json:"sourceQueueArns"`
+	}
+	if json.Unmarshal([]byte(policy), &p) != nil {
+		return true
+	}
+	switch p.RedrivePermission {
+	case "denyAll":
+		return false
+	case "byQueue":
+		for _, a := range p.SourceQueueArns {
+			if sameQueueArn(a, srcArn) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// sameQueueArn compares the account and name of two SQS ARNs.
+func sameQueueArn(a, b string) bool {
+	pa, pb := strings.Split(a, ":"), strings.Split(b, ":")
+	return len(pa) == 6 && len(pb) == 6 && pa[2] == "sqs" && pa[4] == pb[4] && pa[5] == pb[5]
 }

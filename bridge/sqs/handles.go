@@ -3,6 +3,8 @@ package sqs
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -11,16 +13,20 @@ import (
 	"github.com/omnibroker/broker/core"
 )
 
-// A receipt handle names one lease: base64url("v1 QUEUE LEASE MESSAGEID").
-// The lease id is new on every delivery, so a handle from an earlier
-// receive no longer matches once the message was delivered again.
+// A receipt handle names one lease: base64url("v1 EPOCH QUEUE LEASE
+// MESSAGEID"). The lease id is new on every delivery, so a handle from an
+// earlier receive no longer matches once the message was delivered again.
+// Lease ids restart with the process, so the handle also carries the
+// process's random epoch: a handle from before a restart is stale.
+var epoch = strconv.FormatUint(rand.Uint64(), 36)
+
 func encodeHandle(queue string, lease uint64, msgID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("v1 " + queue + " " + strconv.FormatUint(lease, 10) + " " + msgID))
+	return base64.RawURLEncoding.EncodeToString([]byte("v1 " + epoch + " " + queue + " " + strconv.FormatUint(lease, 10) + " " + msgID))
 }
 
 type handle struct {
 	queue string
-	lease uint64
+	lease uint64 // 0 = from an earlier process: stale
 	msgID string
 }
 
@@ -33,14 +39,17 @@ func decodeHandle(h string) (handle, bool) {
 		return handle{}, false
 	}
 	p := strings.Split(string(raw), " ")
-	if len(p) != 4 || p[0] != "v1" || p[1] == "" {
+	if len(p) != 5 || p[0] != "v1" || p[1] == "" || p[2] == "" {
 		return handle{}, false
 	}
-	lease, err := strconv.ParseUint(p[2], 10, 64)
+	lease, err := strconv.ParseUint(p[3], 10, 64)
 	if err != nil || lease == 0 {
 		return handle{}, false
 	}
-	return handle{queue: p[1], lease: lease, msgID: p[3]}, true
+	if p[1] != epoch {
+		lease = 0
+	}
+	return handle{queue: p[2], lease: lease, msgID: p[4]}, true
 }
 
 type handleIn struct {
@@ -72,8 +81,10 @@ func (s *Service) settle(r *awsapi.Request, name string, fifo bool, in *handleIn
 	if !ok || h.queue != name {
 		return errReceiptInvalid(*in.ReceiptHandle)
 	}
-	var err error
-	if visibility < 0 {
+	err := fmt.Errorf("lease from an earlier run: %w", core.ErrNotFound)
+	if h.lease == 0 {
+		// stale: handled below
+	} else if visibility < 0 {
 		err = s.b.Ack(name, h.lease)
 	} else {
 		err = s.b.ChangeLease(name, h.lease, visibility)
@@ -193,7 +204,9 @@ func (s *Service) deleteStandardBatch(r *awsapi.Request, name string, entries []
 			out.Failed = append(out.Failed, failure(e.Id, errReceiptInvalid(*e.ReceiptHandle)))
 			continue
 		}
-		leases = append(leases, h.lease)
+		if h.lease != 0 {
+			leases = append(leases, h.lease)
+		}
 		ok = append(ok, batchIDOut{e.Id})
 	}
 	if len(leases) > 0 {

@@ -1,6 +1,7 @@
 package sqs
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -90,6 +91,10 @@ func TestHandles(t *testing.T) {
 	if !ok || got != (handle{"q.fifo", 42, "id-1"}) {
 		t.Fatalf("decode(%s) = %+v %v", h, got, ok)
 	}
+	old := base64.RawURLEncoding.EncodeToString([]byte("v1 oldepoch q 42 m"))
+	if got, ok := decodeHandle(old); !ok || got.lease != 0 || got.queue != "q" {
+		t.Fatalf("handle of an earlier run: %+v %v", got, ok)
+	}
 	for _, bad := range []string{"", "x", encodeHandle("q", 0, "m"), "djEgcSAxIG0gZXh0cmE"} {
 		if _, ok := decodeHandle(bad); ok {
 			t.Errorf("accepted %q", bad)
@@ -103,7 +108,7 @@ func FuzzDecodeHandle(f *testing.F) {
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
 		h, ok := decodeHandle(s)
-		if ok && (h.queue == "" || h.lease == 0) {
+		if ok && h.queue == "" {
 			t.Fatalf("accepted an invalid handle %q: %+v", s, h)
 		}
 	})
@@ -290,5 +295,22 @@ func TestQueryToQueueURL(t *testing.T) {
 	}
 	if err := xml.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Msg.Body != "hi" || len(out.Msg.Attrs) < 4 {
 		t.Fatalf("%v %+v\n%s", err, out, rec.Body.String())
+	}
+}
+
+func TestRedriveAllowPolicy(t *testing.T) {
+	for _, c := range []struct {
+		policy string
+		ok     bool
+	}{
+		{"", true},
+		{`{"redrivePermission":"allowAll"}`, true},
+		{`{"redrivePermission":"denyAll"}`, false},
+		{`{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:eu-west-1:000000000000:src"]}`, true},
+		{`{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:us-east-1:000000000000:other"]}`, false},
+	} {
+		if got := redriveAllowed(c.policy, "arn:aws:sqs:us-east-1:000000000000:src"); got != c.ok {
+			t.Errorf("%s: %v", c.policy, got)
+		}
 	}
 }

@@ -391,10 +391,19 @@ func TestRestartKeepsQueuesAndMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	before, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url})
+	if err != nil || len(before.Messages) != 1 {
+		t.Fatal(before, err)
+	}
 	b.Stop(t)
 	b2 := test.StartBroker(t, test.WithDataDir(b.DataDir))
 	c2 := client(b2.AWS, "guest", "guest")
 	url2 := "http://" + b2.AWS + "/000000000000/durable"
+	// A receipt handle from before the restart is stale: accepted, no effect
+	// (lease ids restart with the process and must not hit another message).
+	if _, err := c2.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url2, ReceiptHandle: before.Messages[0].ReceiptHandle}); err != nil {
+		t.Fatalf("stale handle after restart: %v", err)
+	}
 	ga, err := c2.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url2, AttributeNames: []types.QueueAttributeName{"All"}})
 	if err != nil || ga.Attributes["VisibilityTimeout"] != "7" || ga.Attributes["ApproximateNumberOfMessages"] != "3" {
 		t.Fatalf("after restart: %v %v", ga, err)
