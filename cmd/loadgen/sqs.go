@@ -242,8 +242,10 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 	var sent, received atomic.Int64
 	var firstErr atomic.Pointer[error]
 	runCtx, stop := context.WithTimeout(ctx, p.Duration)
+	var errCount atomic.Int64
 	fail := func(err error) {
 		if runCtx.Err() == nil && !errors.Is(err, context.Canceled) {
+			errCount.Add(1)
 			firstErr.CompareAndSwap(nil, &err)
 		}
 	}
@@ -258,8 +260,8 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 			for runCtx.Err() == nil {
 				t0 := time.Now()
 				if err := api.sendBatch(runCtx, bodies); err != nil {
-					fail(err)
-					return
+					fail(err) // not counted as sent
+					continue
 				}
 				lat.Add(time.Since(t0))
 				sent.Add(int64(len(bodies)))
@@ -277,8 +279,8 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 			for drainCtx.Err() == nil {
 				hs, err := api.receive(drainCtx, 10, 1)
 				if err != nil {
-					fail(err)
-					return
+					fail(err) // the messages come back after the visibility timeout
+					continue
 				}
 				if len(hs) == 0 {
 					if runCtx.Err() != nil {
@@ -288,7 +290,7 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 				}
 				if err := api.deleteBatch(drainCtx, hs); err != nil {
 					fail(err)
-					return
+					continue
 				}
 				received.Add(int64(len(hs)))
 			}
@@ -304,15 +306,16 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 		stopDrain()
 		<-done
 	}
+	notes := ""
 	if e := firstErr.Load(); e != nil {
-		return nil, *e
+		notes = fmt.Sprintf(" errors=%d first=%q", errCount.Load(), (*e).Error())
 	}
 	proto := "json"
 	if strings.Contains(p.Extra, "query") {
 		proto = "query"
 	}
 	return &Result{Sent: sent.Load(), Received: received.Load(), Elapsed: elapsed, Lat: lat,
-		Notes: fmt.Sprintf("protocol=%s latency=SendMessageBatch round trip", proto)}, nil
+		Notes: fmt.Sprintf("protocol=%s latency=SendMessageBatch round trip%s", proto, notes)}, nil
 }
 
 func sqsLatency(ctx context.Context, p Params) (*Result, error) {
