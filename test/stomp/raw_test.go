@@ -237,4 +237,3 @@ func TestRawStompCommandAndNackDiscard(t *testing.T) {
 		t.Fatalf("requeued got %q %v", f.Body, f.Headers)
 	}
 }
-
