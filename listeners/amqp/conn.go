@@ -362,7 +362,10 @@ func (c *conn) handleChannelMethod(ctx context.Context, id uint16, m frame.Metho
 		case *frame.ChannelCloseOk:
 			delete(c.chans, id)
 		case *frame.ChannelClose:
+			// Both sides closed at once: each answers close-ok and the
+			// channel is gone (§1.5.2.5).
 			c.out.method(id, &frame.ChannelCloseOk{})
+			delete(c.chans, id)
 		}
 		return nil
 	}

@@ -242,3 +242,22 @@ func TestRawUpdateSecretAndHeartbeatFrames(t *testing.T) {
 	r.write([]byte{frame.TypeHeartbeat, 0, 3, 0, 0, 0, 0, frame.End})
 	r.expectConnClose(501)
 }
+
+func TestRawSimultaneousChannelClose(t *testing.T) {
+	b := test.StartBroker(t)
+	r := rawDial(t, b.AMQP, 0)
+	r.send(1, &frame.ChannelOpen{})
+	r.method()
+	r.send(1, &frame.QueueDeclare{Queue: "missing", Passive: true})
+	r.send(1, &frame.ChannelClose{ReplyCode: 200}) // crosses the server's close
+	if cl, ok := r.method().(*frame.ChannelClose); !ok || cl.ReplyCode != 404 {
+		t.Fatalf("want channel.close 404, got %#v", cl)
+	}
+	if _, ok := r.method().(*frame.ChannelCloseOk); !ok {
+		t.Fatal("no close-ok for the client's crossing close")
+	}
+	r.send(1, &frame.ChannelOpen{})
+	if _, ok := r.method().(*frame.ChannelOpenOk); !ok {
+		t.Fatal("channel 1 not reusable after crossing closes")
+	}
+}
