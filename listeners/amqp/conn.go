@@ -346,8 +346,9 @@ func (c *conn) handleChannelMethod(ctx context.Context, id uint16, m frame.Metho
 			e.MethodID = m.ID()
 			return e
 		}
-		if int(id) > c.channelMax {
-			e := newErr(ReplyChannelError, "channel %d over channel_max %d", id, c.channelMax)
+		if int(id) > c.channelMax || len(c.chans) >= c.channelMax {
+			// RabbitMQ: 530 NOT_ALLOWED when channel_max is reached.
+			e := newErr(ReplyNotAllowed, "number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.chans), c.channelMax)
 			e.MethodID = m.ID()
 			return e
 		}

@@ -261,3 +261,10 @@ func TestRawSimultaneousChannelClose(t *testing.T) {
 		t.Fatal("channel 1 not reusable after crossing closes")
 	}
 }
+
+func TestRawChannelOverChannelMax(t *testing.T) {
+	b := test.StartBroker(t)
+	r := rawDial(t, b.AMQP, 0) // tune-ok echoes the server's channel_max (2047)
+	r.send(4000, &frame.ChannelOpen{})
+	r.expectConnClose(530)
+}

@@ -311,3 +311,17 @@ func asyncErr(ch *amqp.Channel, do func()) error {
 		return fmt.Errorf("channel not closed")
 	}
 }
+
+func TestChannelMax(t *testing.T) {
+	b := test.StartBroker(t)
+	c, err := amqp.DialConfig(url(b), amqp.Config{ChannelMax: 2})
+	must(t, err)
+	defer c.Close()
+	channel(t, c)
+	channel(t, c)
+	// amqp091-go refuses a third channel itself; the server's check is
+	// exercised by the raw test below.
+	if _, err := c.Channel(); err == nil {
+		t.Fatal("third channel opened with channel_max 2")
+	}
+}
