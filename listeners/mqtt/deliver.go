@@ -41,7 +41,7 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 	matched := false
 	s.mu.Lock()
 	if shared != nil {
-		matched = true
+		matched = matchFilter(shared.Filter, topic) // $-topics under a wildcard [MQTT-4.7.2-1]
 		o.qos = min(pubQoS, shared.QoS)
 		if shared.ID > 0 {
 			o.subIDs = []int{shared.ID}
