@@ -496,3 +496,24 @@ func TestConcurrentSendReceive(t *testing.T) {
 		t.Fatalf("received %d of %d", len(seen), producers*per)
 	}
 }
+
+// aws.host replaces the request's Host in queue URLs; lookups ignore the host.
+func TestConfiguredHost(t *testing.T) {
+	b := test.StartBroker(t, test.WithConfig(func(c *config.Config) { c.AWS.Host = "sqs.example.test:4566" }))
+	c := client(b.AWS, "guest", "guest")
+	ctx := ctxT(t, 10*time.Second)
+	url := mustCreate(t, c, "hosted", nil)
+	if url != "http://sqs.example.test:4566/000000000000/hosted" {
+		t.Fatalf("url %s", url)
+	}
+	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	other := "https://sqs.eu-west-1.amazonaws.com/000000000000/hosted"
+	if r, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &other}); err != nil || len(r.Messages) != 1 {
+		t.Fatalf("lookup by account + name: %v %v", r, err)
+	}
+	wrong := "http://" + b.AWS + "/111111111111/hosted"
+	_, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &wrong, MessageBody: aws.String("x")})
+	wantCode(t, err, "AWS.SimpleQueueService.NonExistentQueue")
+}
