@@ -83,6 +83,10 @@ func (c *conn) serve(ctx context.Context) {
 	var reason listeners.CloseReason
 	defer func() {
 		c.teardown(started)
+		if p := c.writeErr.Load(); p != nil && errors.Is(*p, os.ErrDeadlineExceeded) {
+			// The peer stopped reading: a slow consumer, not a clean EOF.
+			reason = listeners.ReasonSlowConsumer
+		}
 		c.log.Info("connection closed", "reason", reason, "user", c.user)
 	}()
 	if err := c.handshake(); err != nil {

@@ -36,6 +36,9 @@ type Options struct {
 	// written (default 1 MiB); WriteHardLimit stops reading the socket
 	// (default 8 MiB).
 	WriteSoftLimit, WriteHardLimit int
+	// WriteTimeout closes a peer that does not read for this long, as a
+	// slow consumer (default 30s, and at least two heartbeat intervals).
+	WriteTimeout time.Duration
 }
 
 // Server is the AMQP 0-9-1 listeners.ConnHandler.
@@ -72,6 +75,9 @@ func New(o Options) *Server {
 	}
 	if o.WriteHardLimit <= o.WriteSoftLimit {
 		o.WriteHardLimit = 8 * o.WriteSoftLimit
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
 	}
 	if o.Version == "" {
 		o.Version = "0.0.0"

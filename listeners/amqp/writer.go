@@ -221,7 +221,7 @@ func resumeAll(cs []*consumer) {
 // write sends b with a deadline; a peer that does not read for that long
 // is a slow consumer and the connection is closed.
 func (c *conn) write(b []byte) bool {
-	d := 30 * time.Second
+	d := c.s.o.WriteTimeout
 	if c.heartbeat > 0 {
 		d = max(d, 2*c.heartbeat)
 	}
