@@ -7,7 +7,8 @@
 // `/topic/T.x` and AMQP `amq.topic` key `T.x` reach T's subscribers too.
 //
 // Each subscription owns a durable internal core queue bound to amq.topic
-// with keys T and T.# and, when it has one, its filter policy (a core
+// with key T.# (matching T itself and its subtree) and, when it has one,
+// its filter policy (a core
 // binding filter of kind FilterKind, compiled once when bound). One
 // consumer per subscription turns every message into what the endpoint
 // receives — the signed SNS JSON envelope, or the raw body with message

@@ -103,6 +103,7 @@ type Policy struct {
 	branches [][]keyCond
 	paths    map[string]struct{} // every path a branch reads (body scope: prefixes too)
 	nested   bool
+	indexed  bool // registered in the filter index (see filterindex.go)
 }
 
 // parsed policy tree

@@ -2,8 +2,11 @@ package sns
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
+	"runtime"
+	"time"
 	"strings"
 	"testing"
 
@@ -248,6 +251,14 @@ func TestAttributePolicies(t *testing.T) {
 		if got := p.Match(msgWithAttrs(tc.attrs)); got != tc.want {
 			t.Errorf("%s on %v: got %v want %v", tc.policy, tc.attrs, got, tc.want)
 		}
+		// The same through the binding filter (indexed when anchored).
+		f, err := compileSpec(FilterSpec(ScopeAttributes, tc.policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Match(msgWithAttrs(tc.attrs)); got != tc.want {
+			t.Errorf("indexed=%v %s on %v: got %v want %v", f.(*Policy).indexed, tc.policy, tc.attrs, got, tc.want)
+		}
 	}
 }
 
@@ -334,6 +345,13 @@ func TestBodyPolicies(t *testing.T) {
 		if got := p.Match(&core.Message{Body: []byte(tc.body)}); got != tc.want {
 			t.Errorf("%s on %s: got %v want %v", tc.policy, tc.body, got, tc.want)
 		}
+		f, err := compileSpec(FilterSpec(ScopeBody, tc.policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Match(&core.Message{Body: []byte(tc.body)}); got != tc.want {
+			t.Errorf("indexed=%v %s on %s: got %v want %v", f.(*Policy).indexed, tc.policy, tc.body, got, tc.want)
+		}
 	}
 }
 
@@ -401,4 +419,61 @@ func FuzzPublishForm(f *testing.F) {
 		}
 		members(form, "PublishBatchRequestEntries.member.")
 	})
+}
+
+// Many indexed policies side by side: each message matches exactly the
+// policies its values select, whatever else is indexed; dropped policies
+// leave the index.
+func TestFilterIndexManyPolicies(t *testing.T) {
+	var fs []core.Filter
+	for i := range 500 {
+		f, err := compileSpec(FilterSpec(ScopeAttributes, fmt.Sprintf(`{"customer": ["c%d", "shared"], "n": [{"numeric": [">", %d]}]}`, i, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.(*Policy).indexed {
+			t.Fatal("anchored policy not indexed")
+		}
+		fs = append(fs, f)
+	}
+	count := func(customer, n string) int {
+		m := msgWithAttrs(attrMsg{"customer": str(customer), "n": num(n)})
+		hits := 0
+		for _, f := range fs {
+			if f.Match(m) {
+				hits++
+			}
+		}
+		return hits
+	}
+	if got := count("c7", "1000"); got != 1 {
+		t.Errorf("c7: %d hits", got)
+	}
+	if got := count("shared", "250"); got != 250 {
+		t.Errorf("shared n=250: %d hits", got)
+	}
+	if got := count("nobody", "1000"); got != 0 {
+		t.Errorf("nobody: %d hits", got)
+	}
+	// Same spec, same policy.
+	again, _ := compileSpec(FilterSpec(ScopeAttributes, `{"customer": ["c0", "shared"], "n": [{"numeric": [">", 0]}]}`))
+	if again != fs[0] {
+		t.Error("a recompiled spec should share the policy")
+	}
+	fs, again = nil, nil
+	for range 5 {
+		runtime.GC()
+	}
+	test := func() int {
+		index.mu.RLock()
+		defer index.mu.RUnlock()
+		return len(index.byKey[ScopeAttributes]["customer"]["shared"])
+	}
+	for i := 0; i < 50 && test() > 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := test(); n != 0 {
+		t.Errorf("%d index entries left after the policies were dropped", n)
+	}
 }

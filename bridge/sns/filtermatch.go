@@ -33,7 +33,7 @@ func compileSpec(spec string) (core.Filter, error) {
 	if !ok {
 		return nil, &PolicyError{"FilterPolicyScope: Invalid value [" + scopeName + "]"}
 	}
-	return CompilePolicy(policy, scope)
+	return compileIndexed(spec, policy, scope)
 }
 
 type valKind uint8
@@ -56,16 +56,26 @@ type fval struct {
 // Match implements core.Filter.
 func (p *Policy) Match(m *core.Message) bool {
 	if p.Scope == ScopeBody {
-		flat, ok := bodyValues(m)
-		if !ok {
+		c := bodyCacheFor(m)
+		if !c.ok {
 			return false
 		}
+		if p.indexed {
+			_, hit := c.ms.get(ScopeBody, c.flat)[p]
+			return hit
+		}
+		flat := c.flat
 		return p.eval(func(path string) ([]fval, bool) {
 			v := flat[path]
 			return v, len(v) > 0
 		})
 	}
-	attrs := attrCacheFor(m)
+	c := attrCacheFor(m)
+	if p.indexed {
+		_, hit := c.ms.get(ScopeAttributes, c.attrs)[p]
+		return hit
+	}
+	attrs := c.attrs
 	return p.eval(func(path string) ([]fval, bool) {
 		v, ok := attrs[path]
 		return v, ok
@@ -78,6 +88,7 @@ type attrCache struct {
 	m     *core.Message
 	h     uintptr // identity of the header table
 	attrs map[string][]fval
+	ms    matchSet
 }
 
 func tableID(h core.Table) uintptr {
@@ -89,10 +100,10 @@ func tableID(h core.Table) uintptr {
 
 var lastAttrs atomic.Pointer[attrCache]
 
-func attrCacheFor(m *core.Message) map[string][]fval {
+func attrCacheFor(m *core.Message) *attrCache {
 	hid := tableID(m.Props.Headers)
 	if c := lastAttrs.Load(); c != nil && c.m == m && c.h == hid {
-		return c.attrs
+		return c
 	}
 	attrs := make(map[string][]fval, len(m.Props.Headers)+3)
 	for k := range m.Props.Headers {
@@ -107,8 +118,9 @@ func attrCacheFor(m *core.Message) map[string][]fval {
 			}
 		}
 	}
-	lastAttrs.Store(&attrCache{m: m, h: hid, attrs: attrs})
-	return attrs
+	c := &attrCache{m: m, h: hid, attrs: attrs}
+	lastAttrs.Store(c)
+	return c
 }
 
 // MatchValues evaluates the policy against an explicit lookup (tests).
@@ -221,18 +233,20 @@ type bodyCache struct {
 	n    int
 	flat map[string][]fval
 	ok   bool
+	ms   matchSet
 }
 
 var lastBody atomic.Pointer[bodyCache]
 
-func bodyValues(m *core.Message) (map[string][]fval, bool) {
+func bodyCacheFor(m *core.Message) *bodyCache {
 	bp := unsafe.SliceData(m.Body)
 	if c := lastBody.Load(); c != nil && c.m == m && c.body == bp && c.n == len(m.Body) {
-		return c.flat, c.ok
+		return c
 	}
 	flat, ok := flattenBody(m.Body)
-	lastBody.Store(&bodyCache{m: m, body: bp, n: len(m.Body), flat: flat, ok: ok})
-	return flat, ok
+	c := &bodyCache{m: m, body: bp, n: len(m.Body), flat: flat, ok: ok}
+	lastBody.Store(c)
+	return c
 }
 
 // flattenBody parses a JSON object and returns its leaf values by dotted

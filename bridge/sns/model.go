@@ -158,20 +158,16 @@ func (br *Bridge) sortedSubs(topicARN string) []*subscription {
 	return out
 }
 
-// bind creates the subscription's internal queue and its bindings on
-// amq.topic (keys K and K.#, plus the filter policy).
+// bind creates the subscription's internal queue and its binding on
+// amq.topic: key K.# (which matches K itself too: '#' is zero or more
+// words) with the filter policy. One binding per subscription keeps the
+// per-publish filter work at one evaluation per subscription.
 func (br *Bridge) bind(s *subscription) error {
 	if _, err := br.b.DeclareQueue(core.QueueConfig{Name: s.Queue, Durable: true, FIFO: s.FIFO,
 		Attributes: map[string]string{"x-owner": "sns", "x-subscription": s.ARN}}); err != nil {
 		return err
 	}
-	args := filterArgs(s)
-	for _, key := range []string{s.Key, s.Key + ".#"} {
-		if err := br.b.Bind(core.Binding{Source: "amq.topic", Destination: s.Queue, Key: key, Args: args}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return br.b.Bind(core.Binding{Source: "amq.topic", Destination: s.Queue, Key: s.Key + ".#", Args: filterArgs(s)})
 }
 
 // rebind replaces the bindings of s after a filter policy change: new

@@ -238,15 +238,21 @@ func (br *Bridge) confirmSubscription(r *awsapi.Request) (any, error) {
 	}
 	ns := s.clone()
 	ns.Pending = false
-	delete(br.tokens, token)
-	br.subs[ns.ARN] = ns
 	br.mu.Unlock()
+	// Bound and delivering before anyone can see it confirmed: a publish
+	// that follows a confirmed listing must reach it.
 	if err := br.persistSub(ns); err != nil {
 		return nil, err
 	}
 	if err := br.bind(ns); err != nil {
 		return nil, err
 	}
+	br.mu.Lock()
+	delete(br.tokens, token)
+	if br.subs[ns.ARN] != nil {
+		br.subs[ns.ARN] = ns
+	}
+	br.mu.Unlock()
 	br.startWorker(ns)
 	return newXML().elem("SubscriptionArn", ns.ARN).result(), nil
 }
