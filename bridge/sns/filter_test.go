@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"time"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnibroker/broker/core"
 )
