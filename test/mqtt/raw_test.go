@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/omnibroker/broker/config"
@@ -398,5 +399,35 @@ func TestRawDisconnectExpiryProtocolError(t *testing.T) {
 	r.write([]byte{0xE0, 0x07, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x3C}) // DISCONNECT, SessionExpiryInterval 60
 	if pk := r.read(5 * time.Second); pk == nil || pk.FixedHeader.Type != packets.Disconnect || pk.ReasonCode != 0x82 {
 		t.Fatalf("want DISCONNECT 0x82, got %+v", pk)
+	}
+}
+
+// A QoS 1 message delivered but not acknowledged before a broker restart
+// is delivered again, with DUP, to the resumed persistent session.
+func TestRawUnackedSurvivesRestart(t *testing.T) {
+	b := test.StartBroker(t)
+	persistent := packets.Properties{SessionExpiryInterval: 3600, SessionExpiryIntervalFlag: true}
+	r := dialRaw(t, b.MQTT)
+	r.connectWith(packets.ConnectParams{Clean: true, Keepalive: 30, ClientIdentifier: "unacked"}, persistent)
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+		Filters: packets.Subscriptions{{Filter: "ua/#", Qos: 1}}})
+	r.expect(packets.Suback)
+	p := mustDial5(t, b.MQTT, "ua-pub", nil)
+	p.pub(t, pub5("ua/1", 1, "keep-me"))
+	if pk := r.expect(packets.Publish); pk.FixedHeader.Dup || string(pk.Payload) != "keep-me" {
+		t.Fatalf("first delivery %+v", pk)
+	}
+	r.nc.Close() // no PUBACK
+	p.Disconnect(&paho.Disconnect{})
+	b.Stop(t)
+	b2 := test.StartBroker(t, test.WithDataDir(b.DataDir))
+	r2 := dialRaw(t, b2.MQTT)
+	ack := r2.connectWith(packets.ConnectParams{Clean: false, Keepalive: 30, ClientIdentifier: "unacked"}, persistent)
+	if !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	pk := r2.expect(packets.Publish)
+	if !pk.FixedHeader.Dup || string(pk.Payload) != "keep-me" || pk.TopicName != "ua/1" || pk.FixedHeader.Qos != 1 {
+		t.Fatalf("redelivery %+v", pk)
 	}
 }
