@@ -67,7 +67,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		out:        newOutbox(s.o.WriteSoftLimit, s.o.WriteHardLimit),
 		writerDone: make(chan struct{}), frameMax: frame.MinSize, channelMax: s.o.ChannelMax}
 	c.blockCond = sync.NewCond(&c.blockMu)
-	c.br = bufio.NewReaderSize(nc, 16<<10)
+	c.br = bufio.NewReaderSize(nc, 8<<10) // reads of larger frames bypass it
 	c.fr = frame.NewReader(c.br)
 	return c
 }
