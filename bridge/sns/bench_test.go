@@ -105,15 +105,33 @@ func BenchmarkFanout10(b *testing.B) {
 // policies (one per subscription of a topic) against one message, as the
 // core does when it routes a publish: attribute scope and body scope.
 func BenchmarkPolicyMatch10k(b *testing.B) {
-	for _, scope := range []Scope{ScopeAttributes, ScopeBody} {
-		b.Run(scope.String(), func(b *testing.B) {
-			policies := make([]*Policy, 10000)
+	for _, indexed := range []bool{false, true} {
+		for _, scope := range []Scope{ScopeAttributes, ScopeBody} {
+			name := scope.String() + "/scan"
+			if indexed {
+				name = scope.String() + "/indexed"
+			}
+			b.Run(name, func(b *testing.B) { benchPolicies(b, scope, indexed) })
+		}
+	}
+}
+
+func benchPolicies(b *testing.B, scope Scope, indexed bool) {
+	{
+		{
+			policies := make([]core.Filter, 10000)
 			for i := range policies {
 				src := fmt.Sprintf(`{"customer": ["c%d"], "price": [{"numeric": [">", %d]}]}`, i, i%100)
 				if scope == ScopeBody {
 					src = fmt.Sprintf(`{"order": {"customer": ["c%d"], "price": [{"numeric": [">", %d]}]}}`, i, i%100)
 				}
-				p, err := CompilePolicy(src, scope)
+				var p core.Filter
+				var err error
+				if indexed {
+					p, err = compileSpec(FilterSpec(scope, src))
+				} else {
+					p, err = CompilePolicy(src, scope)
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -135,7 +153,7 @@ func BenchmarkPolicyMatch10k(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/policy")
-		})
+		}
 	}
 }
 

@@ -182,6 +182,14 @@ func (br *Bridge) subscribe(r *awsapi.Request) (any, error) {
 	if err := br.persistSub(s); err != nil {
 		return nil, err
 	}
+	if !s.Pending {
+		// Bound before it is listed: a publish that follows a listing
+		// showing the subscription reaches it.
+		if err := br.bind(s); err != nil {
+			br.removeSub(s)
+			return nil, err
+		}
+	}
 	br.mu.Lock()
 	br.subs[s.ARN] = s
 	if s.Pending {
@@ -191,10 +199,6 @@ func (br *Bridge) subscribe(r *awsapi.Request) (any, error) {
 	if s.Pending {
 		br.sendConfirmation(s, TypeSubConfirmation)
 	} else {
-		if err := br.bind(s); err != nil {
-			br.removeSub(s)
-			return nil, err
-		}
 		br.startWorker(s)
 	}
 	return newXML().elem("SubscriptionArn", br.shownARN(r, s)).result(), nil
