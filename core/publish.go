@@ -191,29 +191,72 @@ func (q *queue) enqueue(m *Message, t *tracker, now time.Time) {
 	e := &entry{msg: m, size: len(m.Body), enqueued: now}
 	q.setTimesLocked(e, now)
 	if q.cfg.Durable && m.Props.Persistent && q.b.eng != nil {
+		slot := &orderSlot{e: e, t: t}
+		q.order = append(q.order, slot)
 		q.mu.Unlock()
 		rec := EncodeMessage(make([]byte, 0, len(m.Body)+128), m)
 		q.b.eng.Append(q.key, rec, func(seq uint64, err error) {
+			q.mu.Lock()
+			if err != nil {
+				slot.state = slotFailed
+			} else {
+				e.seq = seq
+				slot.state = slotReady
+			}
+			q.drainOrderLocked()
 			if err != nil {
 				t.finish(fmt.Errorf("store: %w: %v", ErrUnavailable, err))
-				return
 			}
-			e.seq = seq
-			q.insert(e, t)
 		})
+		return
+	}
+	if len(q.order) > 0 {
+		// An earlier persistent message is still being stored: queue
+		// behind it rather than overtake it.
+		q.order = append(q.order, &orderSlot{e: e, t: t, state: slotReady})
+		q.mu.Unlock()
 		return
 	}
 	q.insertLocked(e, t)
 }
 
-func (q *queue) insert(e *entry, t *tracker) {
-	q.mu.Lock()
-	if q.deleted {
-		q.mu.Unlock()
-		t.finish(nil)
-		return
+// orderSlot is a message waiting in queue.order.
+type orderSlot struct {
+	e     *entry
+	t     *tracker
+	state uint8
+}
+
+const (
+	slotStoring = iota // store append in flight
+	slotReady          // may enter the queue
+	slotFailed         // store failed; the publisher is told by the caller
+)
+
+// drainOrderLocked moves the ready head of q.order into the queue in
+// publish order, then unlocks q. Each entry is inserted under q.mu, so
+// concurrent drainers cannot reorder them.
+func (q *queue) drainOrderLocked() {
+	for len(q.order) > 0 && q.order[0].state != slotStoring {
+		s := q.order[0]
+		q.order[0] = nil
+		q.order = q.order[1:]
+		if len(q.order) == 0 {
+			q.order = nil
+		}
+		if s.state == slotFailed {
+			continue
+		}
+		if q.deleted {
+			q.mu.Unlock()
+			s.t.finish(nil)
+			q.mu.Lock()
+			continue
+		}
+		q.insertLocked(s.e, s.t) // unlocks
+		q.mu.Lock()
 	}
-	q.insertLocked(e, t)
+	q.mu.Unlock()
 }
 
 // insertLocked adds e and unlocks q.

@@ -107,6 +107,9 @@ type queue struct {
 	deleted     bool
 	bindings    []*Binding
 	hasSelector bool
+	// order holds entries waiting for an earlier store append, so that a
+	// queue takes messages in publish order (see drainOrderLocked).
+	order []*orderSlot
 }
 
 func (b *Broker) newQueue(cfg QueueConfig) *queue {
