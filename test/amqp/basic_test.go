@@ -186,3 +186,26 @@ func TestGetAndPurgeAndDelete(t *testing.T) {
 	_, err = ch.QueueDeclarePassive("g", false, false, false, false, nil)
 	wantCode(t, err, 404)
 }
+
+// Publish order is delivery order on a durable queue, whatever mix of
+// persistent and transient messages a channel sends (RabbitMQ's guarantee).
+func TestOrderWithMixedPersistence(t *testing.T) {
+	b := test.StartBroker(t)
+	ch := channel(t, dial(t, b))
+	_, err := ch.QueueDeclare("mixed", true, false, false, false, nil)
+	must(t, err)
+	for i := 0; i < 300; i++ {
+		mode := amqp.Persistent
+		if i%3 == 1 {
+			mode = amqp.Transient
+		}
+		must(t, ch.Publish("", "mixed", false, false, amqp.Publishing{DeliveryMode: mode, Body: []byte(fmt.Sprint(i))}))
+	}
+	dl, err := ch.Consume("mixed", "", true, false, false, false, nil)
+	must(t, err)
+	for i := 0; i < 300; i++ {
+		if d := recv(t, dl); string(d.Body) != fmt.Sprint(i) {
+			t.Fatalf("position %d: got message %s", i, d.Body)
+		}
+	}
+}
