@@ -77,6 +77,9 @@ func (s *Service) applyAttrs(cfg *core.QueueConfig, attrs map[string]string, cre
 	if cfg.Attributes == nil {
 		cfg.Attributes = map[string]string{}
 	}
+	if attrs["KmsMasterKeyId"] != "" && attrs["SqsManagedSseEnabled"] == "true" {
+		return errAttrName("You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE.")
+	}
 	keys := make([]string, 0, len(attrs))
 	for k := range attrs {
 		keys = append(keys, k)
@@ -146,7 +149,7 @@ func (s *Service) applyAttrs(cfg *core.QueueConfig, attrs map[string]string, cre
 				return err
 			}
 		case "KmsMasterKeyId":
-			if v != "" {
+			if _, given := attrs["SqsManagedSseEnabled"]; v != "" && !given {
 				cfg.Attributes["SqsManagedSseEnabled"] = "false"
 			}
 		}
@@ -155,9 +158,6 @@ func (s *Service) applyAttrs(cfg *core.QueueConfig, attrs map[string]string, cre
 		} else {
 			cfg.Attributes[k] = v
 		}
-	}
-	if fifo && cfg.Attributes["DeduplicationScope"] == "messageGroup" && cfg.Attributes["FifoThroughputLimit"] == "perQueue" {
-		return errAttrValue("Invalid value for the parameter FifoThroughputLimit. Reason: Throughput limit perQueue is only valid with DeduplicationScope queue.")
 	}
 	cfg.Attributes[attrLastModified] = strconv.FormatInt(time.Now().Unix(), 10)
 	return nil

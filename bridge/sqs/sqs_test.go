@@ -210,6 +210,9 @@ func TestSnapshotErrors(t *testing.T) {
 		{"CreateQueue", `{"QueueName":"s","Attributes":{"DeduplicationScope":"queue"}}`, "QueueName=s&Attribute.1.Name=DeduplicationScope&Attribute.1.Value=queue",
 			"InvalidAttributeName", "You can specify the DeduplicationScope only when FifoQueue is set to true."},
 		{"GetQueueUrl", `{"QueueName":"none"}`, "QueueName=none", "AWS.SimpleQueueService.NonExistentQueue", ""},
+		{"SetQueueAttributes", `{"QueueUrl":"http://h/000000000000/q","Attributes":{"KmsMasterKeyId":"k","SqsManagedSseEnabled":"true"}}`,
+			"QueueUrl=" + q + "&Attribute.1.Name=KmsMasterKeyId&Attribute.1.Value=k&Attribute.2.Name=SqsManagedSseEnabled&Attribute.2.Value=true",
+			"InvalidAttributeName", "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE."},
 	} {
 		for _, isJSON := range []bool{true, false} {
 			body := c.query
