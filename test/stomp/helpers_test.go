@@ -96,7 +96,10 @@ func (w *wsStream) Close() error { return w.c.Close() }
 func connect(t *testing.T, rw io.ReadWriteCloser, v stomp.Version, opts ...func(*stomp.Conn) error) *stomp.Conn {
 	t.Helper()
 	opts = append([]func(*stomp.Conn) error{stomp.ConnOpt.Login("guest", "guest"), stomp.ConnOpt.AcceptVersion(v),
-		stomp.ConnOpt.Host("/")}, opts...)
+		stomp.ConnOpt.Host("/"),
+		// go-stomp's Unsubscribe can miss its own wake-up (a sync.Cond waited
+		// on from another goroutine) and then sits out this timeout.
+		stomp.ConnOpt.UnsubscribeReceiptTimeout(2 * time.Second)}, opts...)
 	c, err := stomp.Connect(rw, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", v, err)
