@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bufio"
 	"bytes"
+	"runtime"
 	"sync"
 	"time"
 
@@ -214,9 +215,14 @@ func (c *conn) writeLoop() {
 				settle = append(settle, o)
 			}
 		}
-		c.mu.Lock()
-		more := len(c.ctrl) > 0 || c.sendableLocked()
-		c.mu.Unlock()
+		more := c.hasMore()
+		if !more && len(batch) > 0 {
+			// Let runnable publishers and a running core dispatcher add
+			// to this write: one write of many PUBLISH packets instead of
+			// one write (and one client wake-up) per packet.
+			runtime.Gosched()
+			more = c.hasMore()
+		}
 		if !more {
 			if err := bw.Flush(); err != nil {
 				c.writeFailed()
@@ -229,6 +235,12 @@ func (c *conn) writeLoop() {
 		// QoS 0 deliveries are settled once written; dropped ones too.
 		settleAll(c.h.b, settle)
 	}
+}
+
+func (c *conn) hasMore() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.ctrl) > 0 || c.sendableLocked()
 }
 
 // sendableLocked reports whether a pending delivery can go out now.
