@@ -100,6 +100,9 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 		limit = maxMessageSize
 	}
 	if len(body)+size > limit {
+		if batch { // the wording AWS uses in SendMessageBatch Failed entries
+			return nil, errInvalidParam("One or more parameters cannot be validated. Reason: Message must be shorter than %d bytes.", limit)
+		}
 		return nil, errInvalidParam("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", limit)
 	}
 	if in.MessageGroupId != nil && !validID(*in.MessageGroupId) {

@@ -353,6 +353,11 @@ func TestMessageSizeLimits(t *testing.T) {
 	if wantCode(t, err, "InvalidParameterValue"); !strings.Contains(err.Error(), "shorter than 1024 bytes") {
 		t.Fatal(err)
 	}
+	res, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: []types.SendMessageBatchRequestEntry{
+		{Id: aws.String("big"), MessageBody: aws.String(strings.Repeat("a", 1025))}, {Id: aws.String("ok"), MessageBody: aws.String("a")}}})
+	if err != nil || len(res.Failed) != 1 || len(res.Successful) != 1 || *res.Failed[0].Message != "One or more parameters cannot be validated. Reason: Message must be shorter than 1024 bytes." {
+		t.Fatalf("batch with an oversized entry: %+v %v", res, err)
+	}
 }
 
 func TestSigV4Rejection(t *testing.T) {
