@@ -3,6 +3,7 @@ package amqp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -278,9 +279,70 @@ func (ch *channel) exchangeDeclare(m *frame.ExchangeDeclare) error {
 		cfg.AlternateExchange = s
 	}
 	if err := b.DeclareExchange(cfg); err != nil {
+		if errors.Is(err, core.ErrPrecondition) {
+			if cur, err2 := b.Exchange(cfg.Name); err2 == nil {
+				return inequivalent("exchange", cfg.Name, []diff{
+					{"type", string(cfg.Kind), string(cur.Kind)}, {"durable", cfg.Durable, cur.Durable},
+					{"auto_delete", cfg.AutoDelete, cur.AutoDelete}, {"internal", cfg.Internal, cur.Internal}})
+			}
+		}
 		return err
 	}
 	return reply(out, ch.id, m.NoWait, &frame.ExchangeDeclareOk{})
+}
+
+type diff struct {
+	name          string
+	received, cur any
+}
+
+// inequivalent builds RabbitMQ's reply text for a redeclare with other
+// settings: "inequivalent arg 'durable' for queue 'q' in vhost '/':
+// received 'true' but current is 'false'".
+func inequivalent(kind, name string, diffs []diff) error {
+	for _, d := range diffs {
+		if fmt.Sprint(d.received) != fmt.Sprint(d.cur) {
+			return newErr(ReplyPreconditionFailed, "inequivalent arg '%s' for %s '%s' in vhost '/': received '%v' but current is '%v'",
+				d.name, kind, name, d.received, d.cur)
+		}
+	}
+	return newErr(ReplyPreconditionFailed, "inequivalent arg for %s '%s' in vhost '/'", kind, name)
+}
+
+func queueInequivalent(b *core.Broker, cfg core.QueueConfig) error {
+	info, err := b.Queue(cfg.Name, "")
+	if err != nil {
+		return newErr(ReplyPreconditionFailed, "inequivalent arg for queue '%s' in vhost '/'", cfg.Name)
+	}
+	cur := info.Config
+	diffs := []diff{{"durable", cfg.Durable, cur.Durable}, {"exclusive", cfg.Exclusive, cur.Exclusive},
+		{"auto_delete", cfg.AutoDelete, cur.AutoDelete}}
+	keys := map[string]bool{}
+	for k := range cfg.Args {
+		keys[k] = true
+	}
+	for k := range cur.Args {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		a, aok := cfg.Args[k]
+		c, cok := cur.Args[k]
+		if aok != cok || fmt.Sprint(a) != fmt.Sprint(c) {
+			if !aok {
+				a = "none"
+			}
+			if !cok {
+				c = "none"
+			}
+			diffs = append(diffs, diff{k, a, c})
+		}
+	}
+	return inequivalent("queue", cfg.Name, diffs)
 }
 
 func reply(out *outbox, ch uint16, noWait bool, m frame.Method) error {
@@ -318,7 +380,7 @@ func (ch *channel) queueDeclare(m *frame.QueueDeclare) error {
 	info, err := b.DeclareQueue(cfg)
 	if err != nil {
 		if errors.Is(err, core.ErrPrecondition) {
-			return newErr(ReplyPreconditionFailed, "inequivalent arg for queue '%s' in vhost '/'", name)
+			return queueInequivalent(b, cfg)
 		}
 		return err
 	}

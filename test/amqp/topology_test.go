@@ -109,15 +109,22 @@ func TestChannelExceptions(t *testing.T) {
 			_, err := ch.QueueDeclare("amq.mine", false, false, false, false, nil)
 			return err
 		}},
-		{"inequivalent queue", 406, "PRECONDITION_FAILED - inequivalent arg", func(ch *amqp.Channel) error {
+		{"inequivalent queue", 406, "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'eq' in vhost '/': received 'true' but current is 'false'", func(ch *amqp.Channel) error {
 			if _, err := ch.QueueDeclare("eq", false, false, false, false, nil); err != nil {
 				return err
 			}
 			_, err := ch.QueueDeclare("eq", true, false, false, false, nil)
 			return err
 		}},
-		{"inequivalent exchange", 406, "PRECONDITION_FAILED", func(ch *amqp.Channel) error {
+		{"inequivalent exchange", 406, "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'amq.topic' in vhost '/': received 'direct' but current is 'topic'", func(ch *amqp.Channel) error {
 			return ch.ExchangeDeclare("amq.topic", "direct", true, false, false, false, nil)
+		}},
+		{"inequivalent queue argument", 406, "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'eqa' in vhost '/': received '5' but current is 'none'", func(ch *amqp.Channel) error {
+			if _, err := ch.QueueDeclare("eqa", false, false, false, false, nil); err != nil {
+				return err
+			}
+			_, err := ch.QueueDeclare("eqa", false, false, false, false, amqp.Table{"x-max-length": int32(5)})
+			return err
 		}},
 		{"bad queue argument", 406, "PRECONDITION_FAILED - invalid arg 'x-max-length'", func(ch *amqp.Channel) error {
 			_, err := ch.QueueDeclare("badarg", false, false, false, false, amqp.Table{"x-max-length": int32(-1)})
