@@ -143,15 +143,9 @@ func (c *conn) teardown(started bool) {
 	}
 }
 
-// readDeadline is two heartbeat intervals (§4.2.7: a peer that sends
-// nothing for two intervals is dead), or none without heartbeats.
-func (c *conn) readDeadline() time.Time {
-	if c.heartbeat > 0 {
-		return time.Now().Add(2 * c.heartbeat)
-	}
-	return time.Time{}
-}
-
+// readLoop reads and runs frames until the connection ends. The read
+// deadline is two heartbeat intervals (§4.2.7: a peer that sends nothing
+// for two intervals is dead), refreshed at most every quarter interval.
 func (c *conn) readLoop(ctx context.Context) error {
 	var lastDeadline time.Time
 	for {
