@@ -8,6 +8,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/listeners"
 )
 
 // onPublish hands an inbound PUBLISH to the core. QoS 1/2 are acknowledged
@@ -131,12 +132,7 @@ func (c *conn) published(slot *pubAck, err error) {
 	if err != nil && !c.v5() {
 		// MQTT 3.1.1 cannot refuse a PUBLISH: close so the client retries.
 		c.log.Warn("publish failed; closing", "err", err)
-		c.mu.Lock()
-		if c.reason == "" {
-			c.reason = "server_error"
-		}
-		c.mu.Unlock()
-		c.nc.SetReadDeadline(time.Now())
+		c.kick(rcImplementation, listeners.ReasonServerError)
 		return
 	}
 	c.mu.Lock()

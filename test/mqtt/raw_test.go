@@ -431,3 +431,26 @@ func TestRawUnackedSurvivesRestart(t *testing.T) {
 		t.Fatalf("redelivery %+v", pk)
 	}
 }
+
+// MQTT 3.1.1 has no negative PUBACK: a refused publish closes the
+// connection without acknowledging it, so the client publishes it again.
+func TestRaw311RefusedPublishCloses(t *testing.T) {
+	b := test.StartBroker(t)
+	br := b.Core()
+	if _, err := br.DeclareQueue(core.QueueConfig{Name: "tiny311", MaxLength: 1, Overflow: core.OverflowRejectPublish}); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Bind(core.Binding{Source: "amq.topic", Destination: "tiny311", Key: "full.#"}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, b.MQTT)
+	r.v = 4
+	r.connectWith(packets.ConnectParams{Clean: true, Keepalive: 30, ClientIdentifier: "v3quota"}, packets.Properties{})
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "full/x", Payload: []byte("1")})
+	r.expect(packets.Puback)
+	r.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 2, TopicName: "full/x", Payload: []byte("2")})
+	if pk := r.read(5 * time.Second); pk != nil {
+		t.Fatalf("refused publish answered with %+v", pk)
+	}
+	r.closed()
+}
