@@ -2,8 +2,12 @@ package awsapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // XMLField says how a JSON result member is written in a Query (XML) response.
@@ -45,14 +49,8 @@ func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
 		buf = append(buf, action...)
 		buf = append(buf, "Result>"...)
 	default:
-		raw, err := json.Marshal(result)
+		tree, err := toTree(reflect.ValueOf(result))
 		if err != nil {
-			return nil, err
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var tree any
-		if err := dec.Decode(&tree); err != nil {
 			return nil, err
 		}
 		m, _ := tree.(map[string]any)
@@ -187,4 +185,111 @@ func writeValue(buf []byte, rules XMLRules, action string, v any) []byte {
 		}
 	}
 	return buf
+}
+
+var marshalerType = reflect.TypeFor[json.Marshaler]()
+
+// toTree turns a result value into the tree encoding/json would produce
+// (maps, []any, strings, json.Number, bools), following json tags and
+// omitempty, without a marshal/parse round trip.
+func toTree(v reflect.Value) (any, error) {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return nil, nil
+		}
+		v = v.Elem()
+	}
+	if v.Type().Implements(marshalerType) {
+		raw, err := v.Interface().(json.Marshaler).MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var out any
+		err = dec.Decode(&out)
+		return out, err
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return v.String(), nil
+	case reflect.Bool:
+		return v.Bool(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return json.Number(strconv.FormatInt(v.Int(), 10)), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return json.Number(strconv.FormatUint(v.Uint(), 10)), nil
+	case reflect.Float32, reflect.Float64:
+		return json.Number(strconv.FormatFloat(v.Float(), 'g', -1, 64)), nil
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return nil, nil
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return base64.StdEncoding.EncodeToString(v.Bytes()), nil
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			x, err := toTree(v.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case reflect.Map:
+		if v.IsNil() {
+			return nil, nil
+		}
+		out := make(map[string]any, v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			x, err := toTree(it.Value())
+			if err != nil {
+				return nil, err
+			}
+			out[it.Key().String()] = x
+		}
+		return out, nil
+	case reflect.Struct:
+		t := v.Type()
+		out := make(map[string]any, t.NumField())
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" && opts == "" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fv := v.Field(i)
+			if strings.Contains(opts, "omitempty") && isEmpty(fv) {
+				continue
+			}
+			x, err := toTree(fv)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = x
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// isEmpty is encoding/json's omitempty test.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64,
+		reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
 }
