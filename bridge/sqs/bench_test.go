@@ -91,7 +91,9 @@ func receiptHandles(b *testing.B, body []byte, query bool) []string {
 		}
 		return hs
 	}
-	var out struct{ Messages []struct{ ReceiptHandle string } }
+	var out struct {
+		Messages []struct{ ReceiptHandle string }
+	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		b.Fatal(err)
 	}
