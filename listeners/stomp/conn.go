@@ -43,6 +43,7 @@ type conn struct {
 
 	inflight chan struct{} // semaphore of unconfirmed persistent publishes
 	pubs     sync.WaitGroup
+	commitWG *sync.WaitGroup // publishes of the COMMIT being replayed (reader only)
 
 	mu      sync.Mutex // guards the ack state below, and subs' pending lists
 	acks    map[string]*pending
@@ -315,6 +316,14 @@ func (c *conn) onTx(f *frame.Frame) error {
 			return errProto("no such transaction", "transaction "+tx+" is not open")
 		}
 		delete(c.txs, tx)
+		// The COMMIT's receipt (sent by handle once this returns) covers the
+		// stores of the transaction's persistent SENDs.
+		wg := &sync.WaitGroup{}
+		c.commitWG = wg
+		defer func() {
+			c.commitWG = nil
+			waitTimeout(wg, 30*time.Second)
+		}()
 		for _, g := range frames {
 			var err error
 			if g.Command == frame.SEND {

@@ -75,7 +75,10 @@ func (c *conn) onSend(f *frame.Frame, top bool) error {
 	if !top {
 		wantReceipt = false
 	}
-	p := &pubState{c: c, receipt: receipt, wantReceipt: wantReceipt}
+	p := &pubState{c: c, receipt: receipt, wantReceipt: wantReceipt, commit: c.commitWG}
+	if p.commit != nil {
+		p.commit.Add(1)
+	}
 	if m.Props.Persistent {
 		c.inflight <- struct{}{} // bounded: blocks the reader (TCP backpressure)
 		p.slot = true
@@ -108,6 +111,7 @@ func (c *conn) onSend(f *frame.Frame, top bool) error {
 // ERROR; a publish that is retried is ignored.
 type pubState struct {
 	c           *conn
+	commit      *sync.WaitGroup
 	receipt     string
 	wantReceipt bool
 	slot        bool
@@ -151,6 +155,9 @@ func (p *pubState) ignore() {
 func (p *pubState) release() {
 	if p.slot {
 		<-p.c.inflight
+	}
+	if p.commit != nil {
+		p.commit.Done()
 	}
 	p.c.pubs.Done()
 }

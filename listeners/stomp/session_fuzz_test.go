@@ -60,13 +60,35 @@ func session(t testing.TB, s *Server, in []byte) []byte {
 
 func TestSessionBasics(t *testing.T) {
 	s := newTestServer(t)
-	out := string(session(t, s, []byte("CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\nid:1\ndestination:/queue/q\n\n\x00"+
-		"SEND\ndestination:/queue/q\nreceipt:r\n\nhi\x00DISCONNECT\nreceipt:bye\n\n\x00")))
-	for _, want := range []string{"CONNECTED\n", "MESSAGE\n", "\n\nhi\x00", "RECEIPT\nreceipt-id:r\n", "RECEIPT\nreceipt-id:bye\n"} {
-		if !contains(out, want) {
-			t.Fatalf("missing %q in %q", want, out)
+	client, server := net.Pipe()
+	done := make(chan struct{})
+	go func() { s.ServeConn(context.Background(), server); close(done) }()
+	var got []byte
+	readUntil := func(want string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for !contains(string(got), want) {
+			n, err := client.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v (have %q)", want, err, got)
+			}
+			got = append(got, buf[:n]...)
 		}
 	}
+	go client.Write([]byte("CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\nid:1\ndestination:/queue/q\n\n\x00" +
+		"SEND\ndestination:/queue/q\nreceipt:r\n\nhi\x00"))
+	for _, want := range []string{"CONNECTED\n", "RECEIPT\nreceipt-id:r\n", "MESSAGE\n", "\n\nhi\x00"} {
+		readUntil(want)
+	}
+	go client.Write([]byte("DISCONNECT\nreceipt:bye\n\n\x00"))
+	readUntil("RECEIPT\nreceipt-id:bye\n")
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not close after DISCONNECT")
+	}
+	client.Close()
 }
 
 func contains(s, sub string) bool {

@@ -307,10 +307,7 @@ func (c *conn) onUnsubscribe(f *frame.Frame) error {
 func (c *conn) onAck(f *frame.Frame, top bool) error {
 	if top {
 		if buffered, err := c.inTx(f); err != nil || buffered {
-			if err == nil {
-				c.receipt(f)
-			}
-			return err
+			return err // handle sends the receipt
 		}
 	}
 	var p *pending

@@ -237,3 +237,40 @@ func TestRawStompCommandAndNackDiscard(t *testing.T) {
 		t.Fatalf("requeued got %q %v", f.Body, f.Headers)
 	}
 }
+
+// TestRawTransactionReceipts: a frame buffered in a transaction gets one
+// receipt at once; the COMMIT's receipt comes after its SENDs are stored.
+func TestRawTransactionReceipts(t *testing.T) {
+	b := test.StartBroker(t)
+	r := dialRaw(t, b.STOMP)
+	r.connect()
+	r.send("SUBSCRIBE\nid:s\ndestination:/queue/txr\nack:client-individual\n\n\x00" +
+		"SEND\ndestination:/queue/txr\n\nfirst\x00")
+	m := r.next()
+	r.send("BEGIN\ntransaction:t1\n\n\x00" +
+		"ACK\nid:" + m.Get("ack") + "\ntransaction:t1\nreceipt:a1\n\n\x00" +
+		"SEND\ndestination:/queue/txr\npersistent:true\ntransaction:t1\nreceipt:s1\n\nsecond\x00" +
+		"COMMIT\ntransaction:t1\nreceipt:c1\n\n\x00" +
+		"DISCONNECT\nreceipt:bye\n\n\x00")
+	var receipts []string
+	for len(receipts) < 4 {
+		f := r.next()
+		switch f.Command {
+		case "RECEIPT":
+			receipts = append(receipts, f.Get("receipt-id"))
+		case "MESSAGE":
+			if string(f.Body) != "second" {
+				t.Fatalf("unexpected message %q", f.Body)
+			}
+		default:
+			t.Fatalf("got %s %v", f.Command, f.Headers)
+		}
+	}
+	if strings.Join(receipts, ",") != "a1,s1,c1,bye" {
+		t.Fatalf("receipts %v", receipts)
+	}
+	r.closed()
+	if info, _ := b.Core().Queue("txr", ""); info.Ready+info.Unacked != 1 {
+		t.Fatalf("after commit: %+v", info)
+	}
+}
