@@ -133,6 +133,12 @@ func New(o Options) (*Handler, error) {
 				h.shared[sharedQueue(sub.Group, sub.Filter)]++
 			}
 		}
+		for _, pid := range rec.InQoS2 {
+			s.inQoS2[pid] = true
+		}
+		for _, pid := range rec.OutRel {
+			s.outRel[pid] = true
+		}
 		h.sessions[id] = s
 		disc := rec.DisconnectedAt
 		if disc.IsZero() {
@@ -170,6 +176,11 @@ type sessionRecord struct {
 	Expiry         uint32         `json:"expiry"`
 	Subs           []subscription `json:"subs"`
 	DisconnectedAt time.Time      `json:"disconnected_at,omitzero"`
+	// QoS 2 exchanges in flight when the record was written: inbound ids
+	// awaiting PUBREL and outbound ids awaiting PUBCOMP (written when the
+	// connection ends, so a graceful restart keeps exactly-once).
+	InQoS2 []uint16 `json:"in_qos2,omitempty"`
+	OutRel []uint16 `json:"out_rel,omitempty"`
 }
 
 // subscription is one topic filter of a session (MQTT 5 §3.8.3.1 options).
@@ -254,6 +265,12 @@ func (s *session) record(version byte, expiry uint32, disconnected time.Time) se
 	rec := sessionRecord{Version: version, Expiry: expiry, DisconnectedAt: disconnected}
 	for _, sub := range s.subs {
 		rec.Subs = append(rec.Subs, *sub)
+	}
+	for id := range s.inQoS2 {
+		rec.InQoS2 = append(rec.InQoS2, id)
+	}
+	for id := range s.outRel {
+		rec.OutRel = append(rec.OutRel, id)
 	}
 	return rec
 }

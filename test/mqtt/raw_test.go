@@ -454,3 +454,43 @@ func TestRaw311RefusedPublishCloses(t *testing.T) {
 	}
 	r.closed()
 }
+
+// An inbound QoS 2 exchange interrupted by a broker restart completes
+// without a duplicate: the retransmitted PUBLISH is not routed again.
+func TestRawQoS2AcrossRestart(t *testing.T) {
+	b := test.StartBroker(t)
+	persistent := packets.Properties{SessionExpiryInterval: 3600, SessionExpiryIntervalFlag: true}
+	s := mustDial5(t, b.MQTT, "q2r-sub", func(c *paho.Connect) {
+		c.CleanStart = true
+		c.Properties = &paho.ConnectProperties{SessionExpiryInterval: u32(3600)}
+	})
+	s.sub(t, subOpt("q2r/#", 2))
+	s.Disconnect(&paho.Disconnect{})
+	r := dialRaw(t, b.MQTT)
+	r.connectWith(packets.ConnectParams{Clean: true, Keepalive: 30, ClientIdentifier: "q2r"}, persistent)
+	pk := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, PacketID: 9, TopicName: "q2r/x", Payload: []byte("once")}
+	r.send(pk)
+	r.expect(packets.Pubrec)
+	r.nc.Close() // before PUBREL
+	test.WaitFor(t, 5*time.Second, "session released", func() bool {
+		_, err := b.Core().Meta("mqtt-sessions").Get("q2r")
+		return err == nil
+	})
+	b.Stop(t)
+	b2 := test.StartBroker(t, test.WithDataDir(b.DataDir))
+	r2 := dialRaw(t, b2.MQTT)
+	r2.connectWith(packets.ConnectParams{Clean: false, Keepalive: 30, ClientIdentifier: "q2r"}, persistent)
+	pk.FixedHeader.Dup = true
+	r2.send(pk) // [MQTT-4.3.3-9] the client may resend the PUBLISH
+	r2.expect(packets.Pubrec)
+	r2.write([]byte{0x62, 0x02, 0x00, 0x09})
+	r2.expect(packets.Pubcomp)
+	s2 := mustDial5(t, b2.MQTT, "q2r-sub", func(c *paho.Connect) {
+		c.CleanStart = false
+		c.Properties = &paho.ConnectProperties{SessionExpiryInterval: u32(3600)}
+	})
+	if m := s2.next(t); string(m.Payload) != "once" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	s2.none(t, 300*time.Millisecond)
+}
