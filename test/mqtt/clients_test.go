@@ -95,7 +95,7 @@ func TestMosquittoClients(t *testing.T) {
 	host, port := hostPort(t, b.MQTT)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, v := range []string{"mqttv311", "mqttv5"} {
+	for _, v := range []string{"mqttv31", "mqttv311", "mqttv5"} {
 		topic := "mosq/" + v
 		// retained first, so mosquitto_sub -C 1 gets it at once
 		if out, err := test.Run(ctx, "mosquitto_pub", "-h", host, "-p", port, "-u", "guest", "-P", "guest", "-V", v,
