@@ -29,10 +29,12 @@ func (c *conn) onConnect(pk *packets.Packet) error {
 		if code == packets.ErrProtocolViolationProtocolVersion {
 			return refuse(rcUnsupportedVersion) // [MQTT-3.1.2-2]
 		}
-		if code == packets.ErrProtocolViolationProtocolName {
-			return code // [MQTT-3.1.2-1] close without CONNACK
+		if code == packets.ErrProtocolViolationProtocolName || !c.v5() {
+			// [MQTT-3.1.2-1] bad protocol name; MQTT 3.1.1 [MQTT-3.1.2-3]
+			// and friends: close without CONNACK.
+			return code
 		}
-		return refuse(code.Code)
+		return refuse(code.Code) // MQTT 5: CONNACK 0x81/0x82 [MQTT-3.2.2-7]
 	}
 	props := &pk.Properties
 	if c.v5() && props.AuthenticationMethod != "" {
