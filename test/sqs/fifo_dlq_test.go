@@ -87,6 +87,21 @@ func TestFIFO(t *testing.T) {
 		t.Fatalf("order: %v", got)
 	}
 
+	// A retried ReceiveMessage with the same ReceiveRequestAttemptId gets
+	// the same messages and receipt handles.
+	send("r", "r1")
+	first1, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, ReceiveRequestAttemptId: aws.String("attempt-1"), VisibilityTimeout: 30})
+	if err != nil || len(first1.Messages) != 1 {
+		t.Fatal(first1, err)
+	}
+	retry, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, ReceiveRequestAttemptId: aws.String("attempt-1")})
+	if err != nil || len(retry.Messages) != 1 || *retry.Messages[0].ReceiptHandle != *first1.Messages[0].ReceiptHandle {
+		t.Fatalf("retried attempt: %+v %v", retry, err)
+	}
+	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: retry.Messages[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+
 	// An expired receipt handle of a FIFO queue is rejected.
 	send("c", "c1")
 	r, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, VisibilityTimeout: 1})
