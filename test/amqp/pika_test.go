@@ -137,4 +137,28 @@ func TestAMQPTools(t *testing.T) {
 		i, _ := b.Core().Queue("tools", "")
 		return i.Ready == 0 && i.Unacked == 0
 	})
+	// declare / get / delete with the other tools.
+	out, err = test.Run(ctx, "amqp-declare-queue", "--url", u, "-d", "-q", "tools-durable")
+	if err != nil || strings.TrimSpace(out) != "tools-durable" {
+		t.Fatalf("amqp-declare-queue: %v %q", err, out)
+	}
+	if i, err := b.Core().Queue("tools-durable", ""); err != nil || !i.Config.Durable {
+		t.Fatalf("declared queue: %+v %v", i, err)
+	}
+	if out, err := test.Run(ctx, "amqp-publish", "--url", u, "-r", "tools-durable", "-b", "for amqp-get"); err != nil {
+		t.Fatalf("amqp-publish: %v %s", err, out)
+	}
+	out, err = test.Run(ctx, "amqp-get", "--url", u, "-q", "tools-durable")
+	if err != nil || strings.TrimSpace(out) != "for amqp-get" {
+		t.Fatalf("amqp-get: %v %q", err, out)
+	}
+	if _, err := test.Run(ctx, "amqp-get", "--url", u, "-q", "tools-durable"); err == nil {
+		t.Fatal("amqp-get on an empty queue succeeded")
+	}
+	if out, err := test.Run(ctx, "amqp-delete-queue", "--url", u, "-q", "tools-durable"); err != nil {
+		t.Fatalf("amqp-delete-queue: %v %s", err, out)
+	}
+	if _, err := b.Core().Queue("tools-durable", ""); err == nil {
+		t.Fatal("queue still there after amqp-delete-queue")
+	}
 }
