@@ -229,6 +229,10 @@ func (c *conn) finish(err error) {
 	if c.sess != nil {
 		c.releaseSession()
 	}
+	c.h.stats.closed(reason)
+	if c.sess != nil {
+		c.h.stats.Connections.Add(-1)
+	}
 	lvl := slog.LevelInfo
 	if reason == listeners.ReasonProtocolError || reason == listeners.ReasonTooLarge {
 		lvl = slog.LevelWarn

@@ -96,6 +96,7 @@ func (c *conn) onConnect(pk *packets.Packet) error {
 	c.mu.Lock()
 	c.sess = s
 	c.mu.Unlock()
+	c.h.stats.Connections.Add(1)
 
 	ack := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, SessionPresent: present}
 	if c.v5() {

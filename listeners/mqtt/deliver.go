@@ -211,6 +211,7 @@ func (c *conn) writeLoop() {
 				c.writeFailed()
 				return
 			}
+			c.h.stats.PublishOut.Add(1)
 			if o.qos == 0 {
 				settle = append(settle, o)
 			}

@@ -78,6 +78,7 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 		return nil
 	}
 
+	c.h.stats.PublishIn.Add(1)
 	key := topicToKey(topic)
 	m := toMessage(pk, topic, c.v5())
 	m.ID = core.NewID()

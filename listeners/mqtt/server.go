@@ -57,6 +57,7 @@ type Handler struct {
 	closed   bool
 
 	connSeq atomic.Uint64
+	stats   Stats
 
 	// Memory alarm: while blockCh is non-nil, readers stop taking PUBLISH.
 	blockMu   sync.Mutex
