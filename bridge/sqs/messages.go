@@ -461,7 +461,7 @@ func (s *Service) messageOut(r *awsapi.Request, queue string, d *core.Delivery, 
 		all := map[string]string{
 			"SenderId":                         m.Props.UserID,
 			"SentTimestamp":                    ms(m.SentAt),
-			"ApproximateReceiveCount":          strconv.Itoa(d.DeliveryCount),
+			"ApproximateReceiveCount":          strconv.Itoa(d.DeliveryCount + s.priorReceives(m)),
 			"ApproximateFirstReceiveTimestamp": ms(d.FirstDelivery),
 		}
 		if all["SenderId"] == "" {
@@ -514,4 +514,19 @@ func cutNUL(s string) (string, string, bool) {
 		}
 	}
 	return s, "", false
+}
+
+// priorReceives is how often a dead-lettered message was received in its
+// source queue: SQS carries the receive count over to the dead-letter
+// queue. Core dead-letters after the source's MaxDeliveries deliveries.
+func (s *Service) priorReceives(m *core.Message) int {
+	src, ok := m.Props.Headers["x-first-death-queue"].(string)
+	if !ok || m.Props.Headers["x-first-death-reason"] != "delivery_limit" {
+		return 0
+	}
+	info, err := s.b.Queue(src, "")
+	if err != nil {
+		return 0
+	}
+	return info.Config.MaxDeliveries
 }

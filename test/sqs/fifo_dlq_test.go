@@ -195,8 +195,9 @@ func TestDeadLetterAndRedrive(t *testing.T) {
 		return ga != nil && ga.Attributes["ApproximateNumberOfMessages"] == "3"
 	})
 	dr, err = c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &dlq, MaxNumberOfMessages: 1, VisibilityTimeout: 1,
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{"DeadLetterQueueSourceArn"}, MessageAttributeNames: []string{"All"}})
-	if err != nil || len(dr.Messages) != 1 || dr.Messages[0].Attributes["DeadLetterQueueSourceArn"] != "arn:aws:sqs:us-east-1:000000000000:jobs" {
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{"DeadLetterQueueSourceArn", "ApproximateReceiveCount"}, MessageAttributeNames: []string{"All"}})
+	if err != nil || len(dr.Messages) != 1 || dr.Messages[0].Attributes["DeadLetterQueueSourceArn"] != "arn:aws:sqs:us-east-1:000000000000:jobs" ||
+		dr.Messages[0].Attributes["ApproximateReceiveCount"] != "3" {
 		t.Fatalf("dead letter: %+v %v", dr, err)
 	}
 	if len(dr.Messages[0].MessageAttributes) != 1 || *dr.Messages[0].MessageAttributes["try"].StringValue != "1" {
