@@ -31,6 +31,26 @@ func intArg(v any) (int64, bool) {
 	return 0, false
 }
 
+// normalizeArgs makes declare arguments compare equal across clients that
+// encode the same number with different integer widths (pika sends 'l',
+// Java 'I') or a string as bytes, as RabbitMQ's equivalence check does.
+func normalizeArgs(args core.Table) core.Table {
+	if len(args) == 0 {
+		return args
+	}
+	out := make(core.Table, len(args))
+	for k, v := range args {
+		if n, ok := intArg(v); ok {
+			out[k] = n
+		} else if b, ok := v.([]byte); ok {
+			out[k] = string(b)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func strArg(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
@@ -48,7 +68,7 @@ func invalidArg(name, queue string, v any, why string) error {
 // queueConfig maps queue.declare onto a core.QueueConfig, validating the
 // RabbitMQ queue arguments (https://www.rabbitmq.com/docs/queues#optional-arguments).
 func queueConfig(name string, durable, exclusive, autoDelete bool, owner string, args core.Table) (core.QueueConfig, error) {
-	cfg := core.QueueConfig{Name: name, Durable: durable, Exclusive: exclusive, AutoDelete: autoDelete, Args: args}
+	cfg := core.QueueConfig{Name: name, Durable: durable, Exclusive: exclusive, AutoDelete: autoDelete, Args: normalizeArgs(args)}
 	if exclusive {
 		cfg.Owner = owner
 	}

@@ -332,3 +332,16 @@ func TestChannelMax(t *testing.T) {
 		t.Fatal("third channel opened with channel_max 2")
 	}
 }
+
+// A queue declared by pika (integers as 'l') can be redeclared by Go code
+// sending the same argument as int32, and the reverse.
+func TestRedeclareWithOtherIntegerWidths(t *testing.T) {
+	b := test.StartBroker(t)
+	ch := channel(t, dial(t, b))
+	_, err := ch.QueueDeclare("widths", true, false, false, false, amqp.Table{"x-max-length": int64(10), "x-dead-letter-exchange": "dlx"})
+	must(t, err)
+	_, err = ch.QueueDeclare("widths", true, false, false, false, amqp.Table{"x-max-length": int32(10), "x-dead-letter-exchange": "dlx"})
+	must(t, err)
+	_, err = ch.QueueDeclare("widths", true, false, false, false, amqp.Table{"x-max-length": int16(11), "x-dead-letter-exchange": "dlx"})
+	wantCode(t, err, 406)
+}
