@@ -237,7 +237,7 @@ func (c *conn) finish(err error) {
 	if reason == listeners.ReasonProtocolError || reason == listeners.ReasonTooLarge {
 		lvl = slog.LevelWarn
 	}
-	c.log.Log(context.Background(), lvl, "connection closed", "client_id", c.clientID, "reason", string(reason), "err", errText(err))
+	c.log.Log(context.Background(), lvl, "connection closed", "reason", string(reason), "err", errText(err))
 }
 
 func errText(err error) string {

@@ -183,6 +183,12 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 		// The session's queue is declared on its first subscription
 		// (ensureConsumer): an idle connection costs no queue.
 		if err := h.persist(s, time.Time{}); err != nil {
+			h.mu.Lock()
+			s.owner = nil
+			if !present {
+				delete(h.sessions, id)
+			}
+			h.mu.Unlock()
 			return nil, false, err
 		}
 		return s, present, nil
