@@ -522,3 +522,17 @@ func TestConfiguredHost(t *testing.T) {
 	_, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &wrong, MessageBody: aws.String("x")})
 	wantCode(t, err, "AWS.SimpleQueueService.NonExistentQueue")
 }
+
+// With no users configured any credentials (or none checked) are accepted.
+func TestAnonymousWhenNoUsers(t *testing.T) {
+	b := test.StartBroker(t, test.WithUsers())
+	c := client(b.AWS, "anyone", "anything")
+	ctx := ctxT(t, 10*time.Second)
+	url := mustCreate(t, c, "open", map[string]string{"MessageRetentionPeriod": "60"})
+	if info, _ := b.Core().Queue("open", ""); info.Config.Retention != time.Minute {
+		t.Fatalf("retention not mapped: %v", info.Config.Retention)
+	}
+	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+}
