@@ -164,9 +164,12 @@ func (c *conn) readLoop(ctx context.Context) error {
 			switch {
 			case errors.Is(err, frame.ErrFrameSize), errors.Is(err, frame.ErrBadFrameEnd), errors.Is(err, frame.ErrBadType):
 				c.log.Warn("bad frame", "err", err)
+				if errors.Is(err, frame.ErrFrameSize) {
+					c.setReason(listeners.ReasonTooLarge)
+				}
 				c.closeConnection(newErr(ReplyFrameError, "%s", err.Error()), 2*time.Second)
 				c.drainUntilClosed()
-				return errClose{listeners.ReasonProtocolError}
+				return errClose{c.reasonOr(listeners.ReasonProtocolError)}
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.log.Warn("missed heartbeats; closing", "heartbeat", c.heartbeat)

@@ -83,13 +83,6 @@ func (o *outbox) tryDeliver(cs *consumer, m *frame.BasicDeliver, p *frame.Proper
 	return true
 }
 
-// full reports whether deliveries should pause (soft limit reached).
-func (o *outbox) full() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.buf) > o.soft
-}
-
 // waitSpace blocks the reader while more than the hard limit waits to be
 // written: the client's publishes then back up in TCP.
 func (o *outbox) waitSpace() {
