@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,25 @@ type Server struct {
 	log   *slog.Logger
 	conns atomic.Int64
 	seq   atomic.Uint64
+
+	mu     sync.Mutex
+	closed map[listeners.CloseReason]uint64
+}
+
+// ClosedCount is how many connections ended with reason.
+func (s *Server) ClosedCount(reason listeners.CloseReason) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed[reason]
+}
+
+func (s *Server) countClose(reason listeners.CloseReason) {
+	s.mu.Lock()
+	if s.closed == nil {
+		s.closed = map[listeners.CloseReason]uint64{}
+	}
+	s.closed[reason]++
+	s.mu.Unlock()
 }
 
 var _ listeners.ConnHandler = (*Server)(nil)

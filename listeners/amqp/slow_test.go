@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/listeners"
 	"github.com/omnibroker/broker/listeners/amqp/frame"
 )
 
@@ -96,6 +97,9 @@ func TestSlowConsumerNeverBlocksTheCore(t *testing.T) {
 		}
 		return s.Connections() == 0
 	})
+	if n := s.ClosedCount(listeners.ReasonSlowConsumer); n != 1 {
+		t.Fatalf("slow_consumer closes: %d", n)
+	}
 	waitFor(t, 10*time.Second, "every message delivered to the fast consumer after requeue", func() bool {
 		info, _ := b.Queue("slow", "")
 		return info.Ready == 0 && info.Consumers == 1 && info.Unacked == 0
