@@ -19,7 +19,7 @@ import (
 // the same command against mosquitto for a side-by-side figure):
 //
 //	loadgen -scenario mqtt-qos0 -addr 127.0.0.1:1883 -duration 10s
-//	loadgen -scenario mqtt-qos1 -addr 127.0.0.1:1883
+//	loadgen -scenario mqtt-qos1 -addr 127.0.0.1:1883 -extra persistent   (durable subscriber sessions)
 //	loadgen -scenario mqtt-fanin -addr 127.0.0.1:1883 -producers 1000
 //	loadgen -scenario mqtt-fanout -addr 127.0.0.1:1883 -fanout 100
 //	loadgen -scenario mqtt-idle -addr 127.0.0.1:1883 -conns 100000 -extra pid=1234
@@ -27,7 +27,7 @@ func init() {
 	register(Scenario{Name: "mqtt-qos0", About: "MQTT QoS 0, -producers -> -consumers on one topic", Run: func(ctx context.Context, p Params) (*Result, error) {
 		return mqttFlow(ctx, p, 0, max(p.Producers, 1), max(p.Consumers, 1), false)
 	}})
-	register(Scenario{Name: "mqtt-qos1", About: "MQTT QoS 1, -producers -> -consumers on one topic", Run: func(ctx context.Context, p Params) (*Result, error) {
+	register(Scenario{Name: "mqtt-qos1", About: "MQTT QoS 1, -producers -> -consumers on one topic (-extra persistent: durable subscriber sessions)", Run: func(ctx context.Context, p Params) (*Result, error) {
 		return mqttFlow(ctx, p, 1, max(p.Producers, 1), max(p.Consumers, 1), false)
 	}})
 	register(Scenario{Name: "mqtt-fanin", About: "MQTT -producers (default 1000) publishers -> 1 wildcard subscriber (QoS -extra qos=N, default 1)", Run: func(ctx context.Context, p Params) (*Result, error) {
@@ -52,9 +52,22 @@ func extraQoS(p Params, def byte) byte {
 	return def
 }
 
-func mqttClient(p Params, id string) (paho.Client, error) {
+func extraFlag(p Params, name string) bool {
+	for _, kv := range strings.Split(p.Extra, ",") {
+		if kv == name {
+			return true
+		}
+	}
+	return false
+}
+
+func mqttClient(p Params, id string) (paho.Client, error) { return mqttClientSession(p, id, true) }
+
+// mqttClientSession connects; clean=false gives a persistent session (a
+// durable queue on omnibroker: QoS 1 messages are stored before PUBACK).
+func mqttClientSession(p Params, id string, clean bool) (paho.Client, error) {
 	o := paho.NewClientOptions().AddBroker("tcp://" + p.Addr).SetClientID(id).SetUsername(p.User).SetPassword(p.Pass).
-		SetAutoReconnect(false).SetCleanSession(true).SetConnectTimeout(30 * time.Second).SetKeepAlive(60 * time.Second).
+		SetAutoReconnect(false).SetCleanSession(clean).SetConnectTimeout(30 * time.Second).SetKeepAlive(60 * time.Second).
 		SetMaxResumePubInFlight(1000).SetWriteTimeout(30 * time.Second)
 	c := paho.NewClient(o)
 	t := c.Connect()
@@ -82,10 +95,20 @@ func mqttFlow(ctx context.Context, p Params, qos byte, producers, consumers int,
 			c.Disconnect(100)
 		}
 	}()
+	persistent := extraFlag(p, "persistent")
 	for i := 0; i < consumers; i++ {
-		c, err := mqttClient(p, fmt.Sprintf("%s-sub-%d", run, i))
+		id := fmt.Sprintf("%s-sub-%d", run, i)
+		c, err := mqttClientSession(p, id, !persistent)
 		if err != nil {
 			return nil, err
+		}
+		if persistent {
+			// End the persistent session afterwards: reconnect clean.
+			defer func() {
+				if c, err := mqttClientSession(p, id, true); err == nil {
+					c.Disconnect(100)
+				}
+			}()
 		}
 		subs = append(subs, c)
 		t := c.Subscribe(filter, qos, func(_ paho.Client, m paho.Message) {
@@ -183,7 +206,7 @@ func mqttFlow(ctx context.Context, p Params, qos byte, producers, consumers int,
 	}
 	res.Elapsed = time.Since(start)
 	res.Sent, res.Received = sent.Load(), received.Load()
-	res.Notes = fmt.Sprintf("qos=%d producers=%d consumers=%d expected=%d", qos, producers, consumers, want)
+	res.Notes = fmt.Sprintf("qos=%d producers=%d consumers=%d persistent=%v expected=%d", qos, producers, consumers, persistent, want)
 	return res, nil
 }
 
