@@ -121,7 +121,7 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 			break
 		}
 		var e *entry
-		e, dl = q.takeReadyLocked(c, now, dl)
+		e, dl = q.takeReadyLocked(c, now, dl, nil)
 		if e == nil {
 			if c.opts.Selector != nil || q.cfg.FIFO {
 				// Nothing eligible for this consumer: stop this round to avoid
@@ -169,8 +169,9 @@ func (q *queue) pickConsumerLocked() *Consumer {
 }
 
 // takeReadyLocked removes and returns the next entry c may receive,
-// expiring dead entries at the head on the way.
-func (q *queue) takeReadyLocked(c *Consumer, now time.Time, dl []*deadLetter) (*entry, []*deadLetter) {
+// expiring dead entries at the head on the way. On FIFO queues a group
+// with a message in flight is skipped unless own holds it (GroupBatch).
+func (q *queue) takeReadyLocked(c *Consumer, now time.Time, dl []*deadLetter, own map[string]bool) (*entry, []*deadLetter) {
 	for lvl := len(q.ready) - 1; lvl >= 0; lvl-- {
 		d := &q.ready[lvl]
 		for d.len() > 0 {
@@ -192,7 +193,7 @@ func (q *queue) takeReadyLocked(c *Consumer, now time.Time, dl []*deadLetter) (*
 		}
 		for i := 0; i < d.len(); i++ {
 			e := d.at(i)
-			if q.cfg.FIFO && e.msg.GroupID != "" && q.groups[e.msg.GroupID] > 0 {
+			if q.cfg.FIFO && e.msg.GroupID != "" && q.groups[e.msg.GroupID] > 0 && !own[e.msg.GroupID] {
 				continue
 			}
 			if c != nil && c.opts.Selector != nil && !c.opts.Selector(e.msg) {
@@ -424,7 +425,10 @@ type GetOptions struct {
 	NoAck bool          // settle on hand-over
 	Lease time.Duration // lease length; 0 = the queue's visibility timeout (or until ack)
 	Wait  time.Duration // long poll: wait up to this long for a first message
-	Owner string
+	// GroupBatch lets one call on a FIFO queue take several messages of a
+	// group, in order; the group stays locked until all are settled.
+	GroupBatch bool
+	Owner      string
 }
 
 // Get takes up to o.Max ready messages without a consumer. With o.Wait it
@@ -457,11 +461,18 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 		now := b.now()
 		var out []*Delivery
 		var dl []*deadLetter
+		var own map[string]bool // FIFO groups this call leased (GroupBatch)
 		for len(out) < o.Max {
 			var e *entry
-			e, dl = q.takeReadyLocked(nil, now, dl)
+			e, dl = q.takeReadyLocked(nil, now, dl, own)
 			if e == nil {
 				break
+			}
+			if o.GroupBatch && q.cfg.FIFO && !o.NoAck && e.msg.GroupID != "" {
+				if own == nil {
+					own = map[string]bool{}
+				}
+				own[e.msg.GroupID] = true
 			}
 			d := q.leaseLocked(e, nil, o.NoAck, o.Lease, now)
 			if o.NoAck {

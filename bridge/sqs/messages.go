@@ -422,7 +422,9 @@ func (s *Service) receiveMessage(r *awsapi.Request) (any, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
-	ds, err := s.b.Get(ctx, name, core.GetOptions{Max: int(max), Lease: lease, Wait: time.Duration(wait) * time.Second})
+	// FIFO: several messages of a group may come in one receive, in order
+	// (SQS Developer Guide "FIFO queue logic").
+	ds, err := s.b.Get(ctx, name, core.GetOptions{Max: int(max), Lease: lease, Wait: time.Duration(wait) * time.Second, GroupBatch: true})
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			return nil, errNoQueue(r)

@@ -56,36 +56,38 @@ func TestFIFO(t *testing.T) {
 		t.Fatalf("deduplication failed: %d ready", info.Ready)
 	}
 
-	// Receive: order within each group; a group is locked while a message of it is in flight.
+	// Receive: several messages of a group may come in one receive, in
+	// order; while any is in flight its group is locked.
+	r0, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := map[string][]string{}
-	inflight := map[string]bool{}
-	for len(got["a"])+len(got["b"]) < 5 {
-		r, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}, ReceiveRequestAttemptId: aws.String(fmt.Sprint("try", len(got["a"])+len(got["b"])))})
-		if err != nil || len(r.Messages) == 0 {
-			t.Fatalf("receive: %v %v (got %v)", r, err, got)
+	for _, m := range r0.Messages {
+		g := m.Attributes["MessageGroupId"]
+		if m.Attributes["MessageDeduplicationId"] != "id-"+*m.Body || m.Attributes["SequenceNumber"] == "" {
+			t.Fatalf("FIFO attributes %v", m.Attributes)
 		}
-		for _, m := range r.Messages {
-			g := m.Attributes["MessageGroupId"]
-			if inflight[g] {
-				t.Fatalf("group %s delivered twice while locked", g)
-			}
-			if m.Attributes["MessageDeduplicationId"] != "id-"+*m.Body || m.Attributes["SequenceNumber"] == "" {
-				t.Fatalf("FIFO attributes %v", m.Attributes)
-			}
-			got[g] = append(got[g], *m.Body)
-			inflight[g] = true
-		}
-		for _, m := range r.Messages {
-			if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-			inflight[m.Attributes["MessageGroupId"]] = false
-		}
+		got[g] = append(got[g], *m.Body)
 	}
 	if strings.Join(got["a"], ",") != "a1,a2,a3" || strings.Join(got["b"], ",") != "b1,b2" {
 		t.Fatalf("order: %v", got)
 	}
+	send("a", "a4")
+	if locked, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10}); err != nil || len(locked.Messages) != 0 {
+		t.Fatalf("group a delivered while locked: %+v %v", locked, err)
+	}
+	for _, m := range r0.Messages {
+		if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r4, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10})
+	if err != nil || len(r4.Messages) != 1 || *r4.Messages[0].Body != "a4" {
+		t.Fatalf("after deleting: %+v %v", r4, err)
+	}
+	c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: r4.Messages[0].ReceiptHandle})
 
 	// A retried ReceiveMessage with the same ReceiveRequestAttemptId gets
 	// the same messages and receipt handles.
