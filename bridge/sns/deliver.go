@@ -27,6 +27,7 @@ type worker struct {
 	c   *core.Consumer
 	ch  chan *core.Delivery
 
+	async    bool // deliveries run on their own goroutines (HTTP)
 	refused  atomic.Bool
 	inflight sync.WaitGroup // SQS copies whose store callback is pending
 
@@ -48,14 +49,12 @@ func (br *Bridge) startWorker(s *subscription) {
 	br.mu.Unlock()
 
 	prefetch := br.opts.Prefetch
-	parallel := 1
 	if s.Protocol != "sqs" {
-		// HTTP deliveries wait on the network and on retry delays: several
-		// run at once so one slow message does not hold the others.
-		prefetch, parallel = min(prefetch, 16), min(prefetch, 16)
-		if s.FIFO {
-			parallel = 1
-		}
+		// HTTP deliveries wait on the network and on retry delays: up to
+		// 16 run at once (one goroutine each, only while in flight) so
+		// one slow message does not hold the others.
+		prefetch = min(prefetch, 16)
+		w.async = true
 	}
 	w.ch = make(chan *core.Delivery, prefetch)
 	c, err := br.b.Consume(s.Queue, core.ConsumeOptions{Tag: "sns:" + s.ARN, Prefetch: prefetch,
@@ -77,11 +76,9 @@ func (br *Bridge) startWorker(s *subscription) {
 		return
 	}
 	w.c = c
-	for range parallel {
-		w.wg.Add(1)
-		br.wg.Add(1)
-		go w.run()
-	}
+	w.wg.Add(1)
+	br.wg.Add(1)
+	go w.run()
 }
 
 // stop ends the worker; unacknowledged deliveries go back to the queue.
@@ -109,7 +106,15 @@ func (w *worker) run() {
 		case <-w.ctx.Done():
 			return
 		case d := <-w.ch:
-			w.deliver(d)
+			if w.async {
+				w.wg.Add(1)
+				go func() {
+					defer w.wg.Done()
+					w.deliver(d)
+				}()
+			} else {
+				w.deliver(d)
+			}
 			if w.refused.CompareAndSwap(true, false) {
 				w.c.Resume() // the handler refused while the buffer was full
 			}
