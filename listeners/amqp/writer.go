@@ -1,8 +1,12 @@
 package amqp
 
 import (
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/omnibroker/broker/listeners"
 
 	"github.com/omnibroker/broker/listeners/amqp/frame"
 )
@@ -113,6 +117,15 @@ func (o *outbox) close() {
 // writeLoop is the connection's writer goroutine.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
+	defer func() {
+		// The edge of a connection goroutine: a panic closes this
+		// connection only (the reader then tears it down).
+		if r := recover(); r != nil {
+			c.log.Error("writer panicked; connection closed", "reason", listeners.ReasonServerError, "err", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.out.close()
+			c.nc.Close()
+		}
+	}()
 	o := c.out
 	var tick <-chan time.Time
 	if hb := c.heartbeat; hb > 0 {
