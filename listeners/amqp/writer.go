@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/omnibroker/broker/listeners"
-
 	"github.com/omnibroker/broker/listeners/amqp/frame"
 )
 
