@@ -303,6 +303,7 @@ func (q *queue) unleaseOnlyLocked(id uint64, e *entry) {
 	if q.cfg.FIFO && e.msg.GroupID != "" {
 		q.releaseGroupLocked(e.msg.GroupID)
 	}
+	e.lastLease = id
 	e.lease, e.owner, e.deadline = 0, nil, time.Time{}
 }
 

@@ -72,6 +72,7 @@ type entry struct {
 	deliveries  int
 	first       time.Time
 	lease       uint64 // current lease id, 0 when ready
+	lastLease   uint64 // the lease that ended last without a settle (see AckExpired)
 	deadline    time.Time
 	owner       *Consumer
 	done        bool   // acked/removed

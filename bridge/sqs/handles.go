@@ -70,9 +70,10 @@ type handleBatchOut struct {
 }
 
 // settle deletes (visibility < 0) or changes the visibility of one
-// received message. Stale handles of standard queues succeed without
-// effect (the message was delivered again and has a newer handle, or is
-// gone), as SQS does; FIFO queues reject them as expired.
+// received message. A stale delete on a standard queue still removes the
+// message when nobody received it since its visibility ran out, and
+// otherwise succeeds without effect (SQS API Reference "DeleteMessage");
+// FIFO queues reject stale handles as expired.
 func (s *Service) settle(r *awsapi.Request, name string, fifo bool, in *handleIn, visibility time.Duration) error {
 	if in.ReceiptHandle == nil || *in.ReceiptHandle == "" {
 		return errMissingParam("ReceiptHandle")
@@ -94,6 +95,11 @@ func (s *Service) settle(r *awsapi.Request, name string, fifo bool, in *handleIn
 			return errNoQueue(r)
 		}
 		if !fifo {
+			if visibility < 0 && h.lease != 0 {
+				// Visibility ran out and nobody received it since: SQS deletes it.
+				_, err := s.b.AckExpired(name, h.lease)
+				return err
+			}
 			return nil
 		}
 		if visibility < 0 {
@@ -215,6 +221,12 @@ func (s *Service) deleteStandardBatch(r *awsapi.Request, name string, entries []
 		} else if err != nil {
 			if _, qerr := s.b.Queue(name, ""); qerr != nil {
 				return nil, errNoQueue(r)
+			}
+			// Some handles were stale: late deletes of messages nobody received since.
+			for _, l := range leases {
+				if _, err := s.b.AckExpired(name, l); err != nil && !errors.Is(err, core.ErrNotFound) {
+					return nil, err
+				}
 			}
 		}
 	}

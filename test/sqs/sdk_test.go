@@ -220,6 +220,26 @@ func TestSendReceiveDelete(t *testing.T) {
 	_, err = c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 21})
 	wantCode(t, err, "InvalidParameterValue")
 
+	// A delete after the visibility timeout still removes a message that
+	// nobody received since (the AWS snapshot test_delete_after_visibility_timeout).
+	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("slow")}); err != nil {
+		t.Fatal(err)
+	}
+	late, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, VisibilityTimeout: 1})
+	if err != nil || len(late.Messages) != 1 {
+		t.Fatal(late, err)
+	}
+	test.WaitFor(t, 5*time.Second, "visibility timeout", func() bool {
+		info, _ := b.Core().Queue("work", "")
+		return info.Ready == 1
+	})
+	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: late.Messages[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := b.Core().Queue("work", ""); info.Ready+info.Unacked != 0 {
+		t.Fatalf("late delete left the message: %+v", info)
+	}
+
 	// Delay: per message.
 	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("later"), DelaySeconds: 1}); err != nil {
 		t.Fatal(err)
