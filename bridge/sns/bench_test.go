@@ -187,3 +187,42 @@ func BenchmarkRoute10kPolicies(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPublish10kSubscriptions: one topic with 10,000 SQS
+// subscriptions, each with its own filter policy ({"customer": ["cN"]});
+// every Publish matches one of them. In-memory broker: the cost of the
+// API call, routing through 10,000 filtered bindings and one delivery.
+func BenchmarkPublish10kSubscriptions(b *testing.B) {
+	c := openBroker(b, false)
+	br, err := New(c, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close(context.Background())
+	call(b, br.createTopic, url.Values{"Name": {"big"}})
+	arn := br.topicARN("us-east-1", "big")
+	if _, err := c.DeclareQueue(core.QueueConfig{Name: "sink"}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := range 10000 {
+		call(b, br.subscribe, url.Values{"TopicArn": {arn}, "Protocol": {"sqs"}, "Endpoint": {fmt.Sprintf("arn:aws:sqs:us-east-1:000000000000:sink%d", i)},
+			"Attributes.entry.1.key": {"FilterPolicy"}, "Attributes.entry.1.value": {fmt.Sprintf(`{"customer": ["c%d"]}`, i)},
+			"Attributes.entry.2.key": {"RawMessageDelivery"}, "Attributes.entry.2.value": {"true"}})
+	}
+	setup := time.Since(start)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		form := url.Values{"TopicArn": {arn}, "Message": {"m"},
+			"MessageAttributes.entry.1.Name": {"customer"}, "MessageAttributes.entry.1.Value.DataType": {"String"},
+			"MessageAttributes.entry.1.Value.StringValue": {fmt.Sprintf("c%d", i%10000)}}
+		if _, err := br.publish(ctxReq(form)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for c.Stats().Delivered.Load() < uint64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(setup.Seconds(), "s-to-subscribe-10k")
+}
