@@ -3,7 +3,9 @@ package mqtt
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -142,6 +144,15 @@ func (c *conn) writeLoop() {
 	// The write buffer is taken from a pool per batch.
 	var bw *bufio.Writer
 	defer func() {
+		if r := recover(); r != nil {
+			// The edge of this goroutine: a fault ends the connection only.
+			c.log.Error("writer panicked; connection closed", "reason", string(listeners.ReasonServerError), "err", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.mu.Lock()
+			c.reason = listeners.ReasonServerError
+			c.mu.Unlock()
+			c.writeFailed()
+			return
+		}
 		if bw != nil {
 			bw.Reset(nil)
 			writerPool.Put(bw)
