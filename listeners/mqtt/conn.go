@@ -351,7 +351,7 @@ func (c *conn) releaseSession() {
 			delay := min(c.willDelay, s.expiry)
 			s.willFire = fireNow
 			fireNow = nil
-			s.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+			s.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, h.guard(func() {
 				h.mu.Lock()
 				f := s.willFire
 				s.willFire = nil
@@ -359,7 +359,7 @@ func (c *conn) releaseSession() {
 				if f != nil {
 					f()
 				}
-			})
+			}))
 		}
 	}
 	h.mu.Unlock()

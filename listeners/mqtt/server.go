@@ -307,7 +307,7 @@ func (h *Handler) scheduleExpiry(s *session, disconnected time.Time) {
 	if left < 0 {
 		left = 0
 	}
-	s.expireTimer = time.AfterFunc(left, func() { h.expire(s) })
+	s.expireTimer = time.AfterFunc(left, h.guard(func() { h.expire(s) }))
 }
 
 // expire ends a disconnected session whose interval ran out.
@@ -385,6 +385,18 @@ func (h *Handler) leaveShared(sub *subscription) {
 		if _, err := h.b.DeleteQueue(q, false, false); err != nil && !errors.Is(err, core.ErrNotFound) {
 			h.log.Warn("delete shared queue", "queue", q, "err", err)
 		}
+	}
+}
+
+// guard runs fn on a timer goroutine, turning a panic into a log line.
+func (h *Handler) guard(fn func()) func() {
+	return func() {
+		defer func() {
+			if r := recover(); r != nil {
+				h.log.Error("session timer panicked", "reason", "server_error", "err", fmt.Sprint(r))
+			}
+		}()
+		fn()
 	}
 }
 
