@@ -48,14 +48,15 @@ type Bridge struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.RWMutex
-	topics  map[string]*topic        // by ARN
-	subs    map[string]*subscription // by ARN
-	tokens  map[string]string        // confirmation token -> subscription ARN
-	workers map[string]*worker       // by subscription ARN
-	dedup   map[string]dedupEntry    // FIFO topics: topic ARN \x00 dedup id
-	seq     atomic.Uint64            // FIFO sequence numbers
-	closed  bool
+	mu         sync.RWMutex
+	topics     map[string]*topic        // by ARN
+	subs       map[string]*subscription // by ARN
+	byEndpoint map[string]string        // endpointKey -> subscription ARN
+	tokens     map[string]string        // confirmation token -> subscription ARN
+	workers    map[string]*worker       // by subscription ARN
+	dedup      map[string]dedupEntry    // FIFO topics: topic ARN \x00 dedup id
+	seq        atomic.Uint64            // FIFO sequence numbers
+	closed     bool
 
 	// base is the scheme://host of the latest API request: envelope URLs
 	// follow the address clients use now (it may change across restarts).
@@ -98,7 +99,7 @@ func New(b *core.Broker, o Options) (*Bridge, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	br := &Bridge{b: b, log: o.Logger.With("proto", "sns"), opts: o, meta: b.Meta(metaNS), ctx: ctx, cancel: cancel,
-		topics: map[string]*topic{}, subs: map[string]*subscription{}, tokens: map[string]string{},
+		topics: map[string]*topic{}, subs: map[string]*subscription{}, byEndpoint: map[string]string{}, tokens: map[string]string{},
 		workers: map[string]*worker{}, dedup: map[string]dedupEntry{}}
 	br.client = o.HTTPClient
 	if br.client == nil {

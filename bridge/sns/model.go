@@ -125,6 +125,7 @@ func (br *Bridge) load() error {
 				return fmt.Errorf("sns subscription %s: %w", k, err)
 			}
 			br.subs[s.ARN] = &s
+			br.byEndpoint[endpointKey(&s)] = s.ARN
 			if s.Pending && s.Token != "" {
 				br.tokens[s.Token] = s.ARN
 			}
@@ -198,4 +199,10 @@ func filterArgs(s *subscription) core.Table {
 	}
 	scope, _ := ParseScope(s.Attrs["FilterPolicyScope"])
 	return core.Table{core.FilterKindArg: FilterKind, core.FilterArg: FilterSpec(scope, p)}
+}
+
+// endpointKey identifies a subscription for Subscribe's idempotency: the
+// same topic, protocol and endpoint is the same subscription.
+func endpointKey(s *subscription) string {
+	return s.TopicARN + "\x00" + s.Protocol + "\x00" + s.Endpoint
 }

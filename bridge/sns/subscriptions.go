@@ -161,10 +161,10 @@ func (br *Bridge) subscribe(r *awsapi.Request) (any, error) {
 		s.Attrs["FilterPolicyScope"] = "MessageAttributes"
 	}
 	// Idempotency: the same topic, protocol and endpoint.
-	for _, old := range br.sortedSubs(t.ARN) {
-		if old.Protocol != proto || old.Endpoint != endpoint {
-			continue
-		}
+	br.mu.RLock()
+	old := br.subs[br.byEndpoint[endpointKey(s)]]
+	br.mu.RUnlock()
+	if old != nil {
 		for k, v := range s.Attrs {
 			if old.Attrs[k] != v {
 				return nil, invalidParam("Attributes Reason: Subscription already exists with different attributes")
@@ -192,6 +192,7 @@ func (br *Bridge) subscribe(r *awsapi.Request) (any, error) {
 	}
 	br.mu.Lock()
 	br.subs[s.ARN] = s
+	br.byEndpoint[endpointKey(s)] = s.ARN
 	if s.Pending {
 		br.tokens[s.Token] = s.ARN
 	}
@@ -302,6 +303,9 @@ func (br *Bridge) removeSub(s *subscription) {
 	w := br.workers[s.ARN]
 	delete(br.workers, s.ARN)
 	delete(br.subs, s.ARN)
+	if br.byEndpoint[endpointKey(s)] == s.ARN {
+		delete(br.byEndpoint, endpointKey(s))
+	}
 	if s.Token != "" {
 		delete(br.tokens, s.Token)
 	}
