@@ -232,12 +232,19 @@ func (c *conn) toMessage(f *frame.Frame) (*core.Message, error) {
 	if m.Body == nil {
 		m.Body = []byte{}
 	}
-	seen := make(map[string]bool, len(f.Headers))
-	for _, h := range f.Headers {
-		if seen[h.Name] {
+	var seen map[string]bool // only for frames with many headers
+	if len(f.Headers) > 16 {
+		seen = make(map[string]bool, len(f.Headers))
+	}
+	for i, h := range f.Headers {
+		if seen != nil {
+			if seen[h.Name] {
+				continue
+			}
+			seen[h.Name] = true
+		} else if repeated(f.Headers[:i], h.Name) {
 			continue
 		}
-		seen[h.Name] = true
 		v := h.Value
 		switch h.Name {
 		case "content-type":
@@ -289,6 +296,15 @@ func (c *conn) toMessage(f *frame.Frame) (*core.Message, error) {
 	return m, nil
 }
 
+func repeated(hs []frame.Header, name string) bool {
+	for _, h := range hs {
+		if h.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func setHeader(t core.Table, k string, v any) core.Table {
 	if t == nil {
 		t = core.Table{}
@@ -297,10 +313,20 @@ func setHeader(t core.Table, k string, v any) core.Table {
 	return t
 }
 
+// framePool recycles MESSAGE frames between deliveries (see releaseFrame).
+var framePool = sync.Pool{New: func() any { return &frame.Frame{Headers: make([]frame.Header, 0, 16)} }}
+
+func releaseFrame(f *frame.Frame) {
+	clear(f.Headers)
+	f.Headers, f.Body = f.Headers[:0], nil
+	framePool.Put(f)
+}
+
 // messageFrame maps a delivery onto a MESSAGE frame (STOMP 1.2 "MESSAGE").
 func (c *conn) messageFrame(s *subscription, d *core.Delivery, msgID, ackID string) *frame.Frame {
 	m := d.Message
-	f := &frame.Frame{Command: frame.MESSAGE, Headers: make([]frame.Header, 0, 8+len(m.Props.Headers)), Body: m.Body}
+	f := framePool.Get().(*frame.Frame)
+	f.Command, f.Headers, f.Body = frame.MESSAGE, f.Headers[:0], m.Body
 	f.Add("subscription", s.id)
 	f.Add("message-id", msgID)
 	f.Add("destination", c.messageDest(m, s))

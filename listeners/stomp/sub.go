@@ -83,7 +83,9 @@ func (s *subscription) handle(d *core.Delivery) bool {
 	if ackID == "" && c.version >= frame.V12 {
 		ackID = strconv.FormatUint(seq, 10)
 	}
-	b := frame.Append(nil, c.messageFrame(s, d, msgID, ackID), c.version)
+	mf := c.messageFrame(s, d, msgID, ackID)
+	b := frame.Append(nil, mf, c.version)
+	releaseFrame(mf)
 	if c.out.offerDelivery(b, s) {
 		return true
 	}

@@ -157,11 +157,3 @@ func IsClientCommand(c string) bool {
 	}
 	return false
 }
-
-func isKnownCommand(c string) bool {
-	switch c {
-	case CONNECTED, MESSAGE, RECEIPT, ERROR:
-		return true
-	}
-	return IsClientCommand(c)
-}

@@ -56,11 +56,11 @@ func (r *Reader) Read() (*Frame, error) {
 	if len(line) == 0 {
 		return nil, nil
 	}
-	cmd := string(line)
-	if !isKnownCommand(cmd) {
-		return nil, fmt.Errorf("%w: %q", ErrBadCommand, truncate(cmd, 32))
+	cmd := command(line)
+	if cmd == "" {
+		return nil, fmt.Errorf("%w: %q", ErrBadCommand, truncate(string(line), 32))
 	}
-	f := &Frame{Command: cmd}
+	f := &Frame{Command: cmd, Headers: make([]Header, 0, 8)}
 	// STOMP 1.2 "Value Encoding": CONNECT and CONNECTED frames do not escape.
 	unescape := r.version >= V11 && cmd != CONNECT && cmd != CONNECTED && cmd != STOMP
 	for {
@@ -88,7 +88,7 @@ func (r *Reader) Read() (*Frame, error) {
 				return nil, err
 			}
 		} else {
-			h.Name, h.Value = string(name), string(value)
+			h.Name, h.Value = intern(name), string(value)
 		}
 		f.Headers = append(f.Headers, h)
 	}
@@ -173,7 +173,7 @@ func eof(err error) error {
 // adds \r; any other escape is a fatal protocol error.
 func decode(b []byte, v Version) (string, error) {
 	if bytes.IndexByte(b, '\\') < 0 {
-		return string(b), nil
+		return intern(b), nil
 	}
 	var sb strings.Builder
 	sb.Grow(len(b))
@@ -211,4 +211,88 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// command returns the constant for a known command ("" otherwise) without
+// allocating.
+func command(b []byte) string {
+	switch string(b) {
+	case CONNECT:
+		return CONNECT
+	case STOMP:
+		return STOMP
+	case SEND:
+		return SEND
+	case SUBSCRIBE:
+		return SUBSCRIBE
+	case UNSUBSCRIBE:
+		return UNSUBSCRIBE
+	case ACK:
+		return ACK
+	case NACK:
+		return NACK
+	case BEGIN:
+		return BEGIN
+	case COMMIT:
+		return COMMIT
+	case ABORT:
+		return ABORT
+	case DISCONNECT:
+		return DISCONNECT
+	case CONNECTED:
+		return CONNECTED
+	case MESSAGE:
+		return MESSAGE
+	case RECEIPT:
+		return RECEIPT
+	case ERROR:
+		return ERROR
+	}
+	return ""
+}
+
+// intern returns common header names and values as constants (no
+// allocation per frame); anything else is copied.
+func intern(b []byte) string {
+	switch string(b) {
+	case "destination":
+		return "destination"
+	case "content-length":
+		return "content-length"
+	case "content-type":
+		return "content-type"
+	case "receipt":
+		return "receipt"
+	case "receipt-id":
+		return "receipt-id"
+	case "id":
+		return "id"
+	case "ack":
+		return "ack"
+	case "subscription":
+		return "subscription"
+	case "message-id":
+		return "message-id"
+	case "transaction":
+		return "transaction"
+	case "persistent":
+		return "persistent"
+	case "true":
+		return "true"
+	case "priority":
+		return "priority"
+	case "expires":
+		return "expires"
+	case "redelivered":
+		return "redelivered"
+	case "timestamp":
+		return "timestamp"
+	case "text/plain":
+		return "text/plain"
+	case "correlation-id":
+		return "correlation-id"
+	case "reply-to":
+		return "reply-to"
+	}
+	return string(b)
 }

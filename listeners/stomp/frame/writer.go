@@ -9,6 +9,13 @@ import (
 // when the body is not empty and f has none, so that bodies holding NUL
 // octets survive (STOMP 1.2 "Header content-length").
 func Append(dst []byte, f *Frame, v Version) []byte {
+	if dst == nil {
+		n := len(f.Command) + len(f.Body) + 32
+		for _, h := range f.Headers {
+			n += len(h.Name) + len(h.Value) + 2
+		}
+		dst = make([]byte, 0, n+n/16)
+	}
 	dst = append(dst, f.Command...)
 	dst = append(dst, '\n')
 	escape := v >= V11 && f.Command != CONNECT && f.Command != CONNECTED && f.Command != STOMP
