@@ -83,7 +83,8 @@ func (b *Broker) DeclareExchange(cfg ExchangeConfig) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if x, ok := b.exchanges[cfg.Name]; ok {
-		if x.cfg.Kind != cfg.Kind || x.cfg.Durable != cfg.Durable || x.cfg.AutoDelete != cfg.AutoDelete || x.cfg.Internal != cfg.Internal {
+		if x.cfg.Kind != cfg.Kind || x.cfg.Durable != cfg.Durable || x.cfg.AutoDelete != cfg.AutoDelete || x.cfg.Internal != cfg.Internal ||
+			(!strings.HasPrefix(cfg.Name, "amq.") && cfg.Name != "" && (tableKey(x.cfg.Args) != tableKey(cfg.Args) || x.cfg.AlternateExchange != cfg.AlternateExchange)) {
 			return fmt.Errorf("inequivalent arg for exchange '%s': %w", cfg.Name, ErrPrecondition)
 		}
 		return nil

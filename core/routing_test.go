@@ -157,6 +157,9 @@ func TestDeclareEquivalence(t *testing.T) {
 	if err := b.DeclareExchange(ExchangeConfig{Name: "x", Kind: KindFanout}); !errors.Is(err, ErrPrecondition) {
 		t.Fatalf("inequivalent exchange: %v", err)
 	}
+	if err := b.DeclareExchange(ExchangeConfig{Name: "x", Kind: KindTopic, Args: Table{"alternate-exchange": "ae"}, AlternateExchange: "ae"}); !errors.Is(err, ErrPrecondition) {
+		t.Fatalf("inequivalent exchange arguments: %v", err)
+	}
 	if err := b.DeclareExchange(ExchangeConfig{Name: "amq.custom", Kind: KindFanout}); !errors.Is(err, ErrAccessDenied) {
 		t.Fatalf("reserved name: %v", err)
 	}
