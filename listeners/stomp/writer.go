@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"sync"
 	"time"
+
+	"github.com/omnibroker/broker/listeners"
 )
 
 // MessageConn is implemented by transports that frame each Write as one
@@ -150,13 +152,13 @@ func (c *conn) writeLoop() {
 					_, err = bw.Write(b)
 				}
 				if err != nil {
-					c.log.Debug("write failed", "err", err)
+					c.writeFailed(err)
 					return
 				}
 			}
 			if !msgConn {
 				if err := bw.Flush(); err != nil {
-					c.log.Debug("write failed", "err", err)
+					c.writeFailed(err)
 					return
 				}
 			}
@@ -181,4 +183,15 @@ func (c *conn) writeLoop() {
 // a slow consumer and is cut off.
 func (c *conn) writeTimeout() time.Duration {
 	return 30 * time.Second
+}
+
+// writeFailed records why the writer gave up: a peer that has not read for
+// writeTimeout is a slow consumer.
+func (c *conn) writeFailed(err error) {
+	if reason, ok := readCloseReason(err); ok && reason == listeners.ReasonTimeout {
+		c.reason.CompareAndSwap(nil, listeners.ReasonSlowConsumer)
+		c.log.Warn("client not reading; closing", "reason", string(listeners.ReasonSlowConsumer))
+		return
+	}
+	c.log.Debug("write failed", "err", err)
 }
