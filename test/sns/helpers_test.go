@@ -3,10 +3,7 @@ package sns_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,9 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
-	"github.com/omnibroker/broker/bridge/awsapi"
-	snsbridge "github.com/omnibroker/broker/bridge/sns"
-	sqsbridge "github.com/omnibroker/broker/bridge/sqs"
 	"github.com/omnibroker/broker/core"
 	"github.com/omnibroker/broker/test"
 )
@@ -29,23 +23,13 @@ type env struct {
 	addr string // host:port of the AWS endpoint
 	sns  *sns.Client
 	sqs  *sqs.Client
-
-	closeStack func() // the locally assembled AWS endpoint, if any
 }
 
-// stop shuts the broker down as its own shutdown order does: the AWS
-// endpoint first, then the core.
-func (e *env) stop(t *testing.T) {
-	if e.closeStack != nil {
-		e.closeStack()
-	}
-	e.b.Stop(t)
-}
+// stop shuts the broker down (its shutdown order closes the AWS endpoint
+// and SNS deliveries before the core).
+func (e *env) stop(t *testing.T) { e.b.Stop(t) }
 
-// start runs the broker. When the broker's own AWS listener does not
-// serve SNS yet (app wiring pending), the same core gets an AWS endpoint
-// assembled here from bridge/awsapi, bridge/sqs and bridge/sns, so every
-// other protocol listener of the broker still shares its topics.
+// start runs the broker; its AWS endpoint serves SQS and SNS.
 func start(t *testing.T, opts ...test.Option) *env {
 	t.Helper()
 	b := test.StartBroker(t, opts...)
@@ -56,28 +40,9 @@ func attach(t *testing.T, b *test.Broker) *env {
 	t.Helper()
 	e := &env{b: b, addr: b.AWS}
 	e.sns, e.sqs = clients(e.addr)
-	ctx := ctxT(t, 10*time.Second)
-	if _, err := e.sns.ListTopics(ctx, &sns.ListTopicsInput{}); err == nil {
-		return e
+	if _, err := e.sns.ListTopics(ctxT(t, 10*time.Second), &sns.ListTopicsInput{}); err != nil {
+		t.Fatalf("the AWS endpoint does not serve SNS: %v", err)
 	}
-	c := b.Core()
-	log := slog.New(slog.DiscardHandler)
-	srv := awsapi.NewServer(awsapi.Options{Auth: c, Logger: log, Region: "us-east-1", AccountID: "000000000000"})
-	q := sqsbridge.New(c, sqsbridge.Options{Logger: log, Region: "us-east-1", AccountID: "000000000000"})
-	q.Register(srv)
-	closer, err := snsbridge.Register(srv, c, snsbridge.Options{Logger: log, Region: "us-east-1", AccountID: "000000000000"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(snsbridge.Handler(c, srv))
-	e.closeStack = func() {
-		ts.Close()
-		closer(context.Background())
-		q.Close(context.Background())
-	}
-	t.Cleanup(e.closeStack)
-	e.addr = strings.TrimPrefix(ts.URL, "http://")
-	e.sns, e.sqs = clients(e.addr)
 	return e
 }
 
