@@ -3,7 +3,6 @@ package sns_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -152,4 +151,3 @@ func queueDepth(c *core.Broker, name string) int {
 	return info.Ready + info.Unacked
 }
 
-var _ = http.StatusOK
