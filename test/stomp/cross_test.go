@@ -115,6 +115,26 @@ func TestCrossAMQP(t *testing.T) {
 		t.Fatalf("stomp saw %q %v", m.Body, h)
 	}
 	s.Ack(m)
+	// /topic/K <-> amq.topic: an AMQP queue bound with a.# sees STOMP
+	// topic sends, a STOMP /topic/a.* subscriber sees AMQP publishes.
+	if _, err := ch.QueueDeclare("amqp-topic-q", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind("amqp-topic-q", "a.#", "amq.topic", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	tsub, _ := s.Subscribe("/topic/a.*", stomp.AckAuto)
+	synced(t, s)
+	s.Send("/topic/a.b.c", "", []byte("stomp->amqp"), stomp.SendOpt.Receipt)
+	if d, ok, err := ch.Get("amqp-topic-q", true); err != nil || !ok || string(d.Body) != "stomp->amqp" || d.RoutingKey != "a.b.c" {
+		t.Fatalf("amqp topic get: %v %v %q", ok, err, d.Body)
+	}
+	if err := ch.Publish("amq.topic", "a.x", false, false, amqp.Publishing{Body: []byte("amqp->stomp")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, tsub); string(m.Body) != "amqp->stomp" || m.Destination != "/topic/a.x" {
+		t.Fatalf("stomp topic got %q at %s", m.Body, m.Destination)
+	}
 	// An AMQP responder answers a STOMP requester's temp queue by its reply-to.
 	if _, err := ch.QueueDeclare("rpc", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
