@@ -385,7 +385,14 @@ func (x *xmlBuf) text(s string) {
 			x.b = append(x.b, "&apos;"...)
 		case '\r':
 			x.b = append(x.b, "&#13;"...)
+		case '\n', '\t':
+			x.b = append(x.b, c)
 		default:
+			if c < 0x20 {
+				// Not representable in XML 1.0, even as a reference.
+				x.b = append(x.b, "\uFFFD"...)
+				continue
+			}
 			x.b = append(x.b, c)
 		}
 	}

@@ -101,3 +101,11 @@ func TestReasonFor(t *testing.T) {
 	}
 	var _ *awsapi.Error = reasonFor(core.ErrNotFound)
 }
+
+func TestXMLTextEscaping(t *testing.T) {
+	x := newXML()
+	x.elem("V", "a<b>&\"'\r\n\t\x01z")
+	if got := string(x.b); got != "<V>a&lt;b&gt;&amp;&quot;&apos;&#13;\n\t\uFFFDz</V>" {
+		t.Fatalf("%q", got)
+	}
+}
