@@ -131,6 +131,11 @@ func (s *Service) startMessageMoveTask(r *awsapi.Request) (any, error) {
 // runMove moves up to t.toMove messages: publish the copy, wait until it
 // is stored, then ack the original (at-least-once, never lost).
 func (s *Service) runMove(ctx context.Context, t *moveTask) {
+	defer func() {
+		if st, why := t.state(); st == "FAILED" {
+			s.log.Warn("message move task failed", "dest", t.dest, "source", t.src, "reason", why, "moved", t.moved.Load())
+		}
+	}()
 	var tick *time.Ticker
 	if t.rate > 0 {
 		tick = time.NewTicker(time.Second / time.Duration(t.rate))
