@@ -219,7 +219,10 @@ func (c *conn) ensureTemp(d dest, autoSub bool) error {
 		if _, ok := c.subs[d.raw]; ok {
 			return nil
 		}
-		return c.subscribe(d.raw, d, ackAuto, nil, 0, false, "", false)
+		if err := c.subscribe(d.raw, d, ackAuto, nil, 0, false, "", false); err != nil {
+			return err
+		}
+		c.subs[d.raw].implicit = true
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type subscription struct {
 	queue   string
 	durable bool
 	temp    bool // the queue belongs to this subscription (transient topic queue)
+	// implicit: created by reply-to /temp-queue/N; an explicit SUBSCRIBE
+	// to the same temp queue replaces it.
+	implicit bool
 
 	rmu      sync.Mutex // guards consumer and wantResume
 	consumer *core.Consumer
@@ -122,15 +125,21 @@ func (c *conn) onSubscribe(f *frame.Frame) error {
 		}
 		id = dv // STOMP 1.0: the id is optional
 	}
+	d, err := c.parseDest(dv)
+	if err != nil {
+		return err
+	}
+	if d.kind == destTemp {
+		if old, ok := c.subs[d.raw]; ok && old.implicit {
+			delete(c.subs, d.raw)
+			old.close()
+		}
+	}
 	if _, dup := c.subs[id]; dup {
 		return errProto("duplicate subscription", "subscription id '"+id+"' is already in use")
 	}
 	if len(c.subs) >= maxSubscriptions {
 		return errProto("too many subscriptions", "at most "+strconv.Itoa(maxSubscriptions)+" per connection")
-	}
-	d, err := c.parseDest(dv)
-	if err != nil {
-		return err
 	}
 	mode := ackAuto
 	switch f.Get("ack") {

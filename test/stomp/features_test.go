@@ -200,6 +200,23 @@ func TestTempQueueReplyTo(t *testing.T) {
 	if string(m.Body) != "pong" || m.Destination != "/temp-queue/r1" {
 		t.Fatalf("reply %q at %s", m.Body, m.Destination)
 	}
+	// Reply-to before any SUBSCRIBE: an implicit subscription takes the
+	// replies until an explicit SUBSCRIBE to the temp queue replaces it.
+	r := dialRaw(t, b.STOMP)
+	r.connect()
+	r.send("SEND\ndestination:/queue/rpc\nreply-to:/temp-queue/late\nreceipt:s\n\nping2\x00")
+	if f := r.next(); f.Command != "RECEIPT" {
+		t.Fatalf("got %s", f.Command)
+	}
+	req = recv(t, reqs)
+	r.send("SUBSCRIBE\nid:mine\ndestination:/temp-queue/late\nreceipt:sub\n\n\x00")
+	if f := r.next(); f.Command != "RECEIPT" {
+		t.Fatalf("got %s", f.Command)
+	}
+	server.Send(req.Header.Get("reply-to"), "", []byte("pong2"), stomp.SendOpt.Receipt)
+	if f := r.next(); f.Command != "MESSAGE" || f.Get("subscription") != "mine" || string(f.Body) != "pong2" {
+		t.Fatalf("late reply: %s %v %q", f.Command, f.Headers, f.Body)
+	}
 	// The temp queue goes with its connection.
 	n := len(b.Core().Queues())
 	client.Disconnect()
