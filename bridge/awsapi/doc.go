@@ -45,4 +45,7 @@
 // Query error code, Type = the JSON error shape name); other errors go
 // through Service.MapError, else become a 500 InternalFailure without the Go
 // text.
+//
+// Server.OnShutdown(fn) runs fn when the http.Server serving the handler
+// starts a graceful shutdown (SQS ends its long polls there).
 package awsapi

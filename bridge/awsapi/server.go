@@ -69,6 +69,28 @@ type Server struct {
 	services []*Service
 	byTarget map[string]*Service
 	byName   map[string]*Service
+
+	hookOnce sync.Once
+	hmu      sync.Mutex
+	hooks    []func()
+}
+
+// OnShutdown registers fn to run when the http.Server serving this handler
+// begins a graceful shutdown (http.Server.RegisterOnShutdown), for example
+// to end long polls so that the drain does not wait for them.
+func (s *Server) OnShutdown(fn func()) {
+	s.hmu.Lock()
+	s.hooks = append(s.hooks, fn)
+	s.hmu.Unlock()
+}
+
+func (s *Server) runHooks() {
+	s.hmu.Lock()
+	hooks := append([]func(){}, s.hooks...)
+	s.hmu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
 }
 
 // NewServer returns a dispatcher with no services.
@@ -116,6 +138,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 			writeError(w, Query, nil, reqID, ErrInternal)
 		}
 	}()
+	if hs, ok := hr.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		s.hookOnce.Do(func() { hs.RegisterOnShutdown(s.runHooks) })
+	}
 	r := &Request{HTTP: hr, RequestID: reqID, Region: s.opts.Region, URLHost: s.opts.Host}
 	if r.URLHost == "" {
 		r.URLHost = hr.Host

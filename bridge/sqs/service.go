@@ -76,6 +76,9 @@ func (s *Service) Register(srv *awsapi.Server) {
 		},
 		MapError: reasonFor,
 	})
+	// Graceful shutdown: pending long polls answer at once (empty) instead
+	// of holding the HTTP drain for up to 20 s.
+	srv.OnShutdown(s.cancel)
 }
 
 func (s *Service) actions() map[string]awsapi.Handler {

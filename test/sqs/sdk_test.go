@@ -556,3 +556,28 @@ func TestAnonymousWhenNoUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A graceful shutdown answers pending long polls (empty, 200) instead of
+// cutting their connections when the grace period ends.
+func TestShutdownEndsLongPolls(t *testing.T) {
+	b := test.StartBroker(t)
+	c := client(b.AWS, "guest", "guest")
+	ctx := ctxT(t, 30*time.Second)
+	url := mustCreate(t, c, "poll", nil)
+	type result struct {
+		out *sqs.ReceiveMessageOutput
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 20})
+		got <- result{out, err}
+	}()
+	// Nothing observable says the poll is parked in the broker: give it a moment.
+	time.Sleep(300 * time.Millisecond)
+	b.Stop(t)
+	r := <-got
+	if r.err != nil || len(r.out.Messages) != 0 {
+		t.Fatalf("long poll at shutdown: %+v %v", r.out, r.err)
+	}
+}
