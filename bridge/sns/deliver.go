@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -304,9 +305,59 @@ func (br *Bridge) deadLetter(s *subscription, src *core.Message, body []byte, ra
 // retryPolicy is the part of a DeliveryPolicy the bridge applies
 // ("Amazon SNS message delivery retries": healthyRetryPolicy).
 type retryPolicy struct {
-	NumRetries     int `json:"numRetries"`
-	MinDelayTarget int `json:"minDelayTarget"`
-	MaxDelayTarget int `json:"maxDelayTarget"`
+	NumRetries         int    `json:"numRetries"`
+	NumNoDelayRetries  int    `json:"numNoDelayRetries"`
+	NumMinDelayRetries int    `json:"numMinDelayRetries"`
+	NumMaxDelayRetries int    `json:"numMaxDelayRetries"`
+	MinDelayTarget     int    `json:"minDelayTarget"`
+	MaxDelayTarget     int    `json:"maxDelayTarget"`
+	BackoffFunction    string `json:"backoffFunction"`
+}
+
+// schedule returns the delay before each retry ("Amazon SNS message
+// delivery retries"): the immediate phase (numNoDelayRetries, no delay),
+// the pre-backoff phase (numMinDelayRetries at minDelayTarget), the
+// backoff phase (the remaining retries, from minDelayTarget towards
+// maxDelayTarget by backoffFunction) and the post-backoff phase
+// (numMaxDelayRetries at maxDelayTarget).
+func (rp *retryPolicy) schedule() []time.Duration {
+	sec := func(f float64) time.Duration { return time.Duration(math.Round(f*1000)) * time.Millisecond }
+	lo, hi := float64(rp.MinDelayTarget), float64(max(rp.MaxDelayTarget, rp.MinDelayTarget))
+	out := make([]time.Duration, 0, rp.NumRetries)
+	for range min(rp.NumNoDelayRetries, rp.NumRetries) {
+		out = append(out, 0)
+	}
+	for range min(rp.NumMinDelayRetries, rp.NumRetries-len(out)) {
+		out = append(out, sec(lo))
+	}
+	post := min(rp.NumMaxDelayRetries, rp.NumRetries-len(out))
+	backoff := rp.NumRetries - len(out) - post
+	for k := 1; k <= backoff; k++ {
+		f := float64(k) / float64(backoff)
+		var d float64
+		switch rp.BackoffFunction {
+		case "arithmetic":
+			d = lo + (hi-lo)*float64(k*(k+1))/float64(backoff*(backoff+1))
+		case "geometric":
+			if lo > 0 {
+				d = lo * math.Pow(hi/lo, f)
+			} else {
+				d = hi * f * f
+			}
+		case "exponential":
+			d = lo + (hi-lo)*(math.Pow(2, float64(k))-1)/(math.Pow(2, float64(backoff))-1)
+		default: // linear
+			d = lo + (hi-lo)*f
+			if backoff == 1 {
+				d = lo
+			}
+		}
+		out = append(out, sec(d))
+	}
+	for range post {
+		out = append(out, sec(hi))
+	}
+	return out
 }
 
 type deliveryPolicy struct {
@@ -335,14 +386,27 @@ func parseDeliveryPolicy(s string) (*deliveryPolicy, error) {
 		if rp.MinDelayTarget < 0 || rp.MaxDelayTarget < 0 || rp.MinDelayTarget > 3600 || rp.MaxDelayTarget > 3600 {
 			return nil, errors.New("healthyRetryPolicy: delay targets must be between 0 and 3600")
 		}
+		if rp.MaxDelayTarget < rp.MinDelayTarget {
+			return nil, errors.New("healthyRetryPolicy: maxDelayTarget must be greater than or equal to minDelayTarget")
+		}
+		if rp.NumNoDelayRetries < 0 || rp.NumMinDelayRetries < 0 || rp.NumMaxDelayRetries < 0 ||
+			rp.NumNoDelayRetries+rp.NumMinDelayRetries+rp.NumMaxDelayRetries > rp.NumRetries {
+			return nil, errors.New("healthyRetryPolicy: the phase retry counts must add up to at most numRetries")
+		}
+		switch rp.BackoffFunction {
+		case "", "linear", "arithmetic", "geometric", "exponential":
+		default:
+			return nil, errors.New("healthyRetryPolicy: backoffFunction must be one of linear, arithmetic, geometric, exponential")
+		}
 	}
 	return &p, nil
 }
 
 // retries returns the number of retries and the delay between attempts:
 // the subscription's DeliveryPolicy, else the topic's, else 3 x 20 s.
-func (br *Bridge) retries(s *subscription) (int, time.Duration, string) {
-	n, delay, ctype := 3, 20*time.Second, "text/plain; charset=UTF-8"
+func (br *Bridge) retries(s *subscription) ([]time.Duration, string) {
+	rp := &retryPolicy{NumRetries: 3, MinDelayTarget: 20, MaxDelayTarget: 20}
+	ctype := "text/plain; charset=UTF-8"
 	br.mu.RLock()
 	t := br.topics[s.TopicARN]
 	br.mu.RUnlock()
@@ -354,22 +418,22 @@ func (br *Bridge) retries(s *subscription) (int, time.Duration, string) {
 		if err != nil {
 			continue
 		}
-		rp := p.Healthy
-		if rp == nil && p.HTTP != nil {
+		if h := p.Healthy; h != nil {
+			rp = h
+		} else if p.HTTP != nil && p.HTTP.Healthy != nil {
 			rp = p.HTTP.Healthy
-		}
-		if rp != nil {
-			n = rp.NumRetries
-			delay = time.Duration(max(rp.MinDelayTarget, 0)) * time.Second
 		}
 		if p.RequestPolicy != nil && p.RequestPolicy.HeaderContentType != "" {
 			ctype = p.RequestPolicy.HeaderContentType
 		}
 	}
+	sched := rp.schedule()
 	if br.opts.RetryDelay > 0 {
-		delay = br.opts.RetryDelay
+		for i := range sched {
+			sched[i] = br.opts.RetryDelay
+		}
 	}
-	return n, delay, ctype
+	return sched, ctype
 }
 
 func topicPolicy(t *topic) string {
@@ -381,7 +445,7 @@ func topicPolicy(t *topic) string {
 
 // toHTTP POSTs body with the SNS headers, retrying per the DeliveryPolicy.
 func (w *worker) toHTTP(s *subscription, m *core.Message, raw bool) error {
-	n, delay, ctype := w.br.retries(s)
+	sched, ctype := w.br.retries(s)
 	hdr := http.Header{}
 	hdr.Set("Content-Type", ctype)
 	hdr.Set("User-Agent", "Amazon Simple Notification Service Agent")
@@ -393,12 +457,12 @@ func (w *worker) toHTTP(s *subscription, m *core.Message, raw bool) error {
 		hdr.Set("x-amz-sns-rawdelivery", "true")
 	}
 	var err error
-	for attempt := 0; attempt <= n; attempt++ {
+	for attempt := 0; attempt <= len(sched); attempt++ {
 		if attempt > 0 {
 			select {
 			case <-w.ctx.Done():
 				return w.ctx.Err()
-			case <-time.After(delay):
+			case <-time.After(sched[attempt-1]):
 			}
 		}
 		// Rebuilt per attempt: the subscription's settings and the API
@@ -459,18 +523,18 @@ func (br *Bridge) sendConfirmation(s *subscription, typ string) {
 	br.wg.Add(1)
 	go func() {
 		defer br.wg.Done()
-		n, delay, _ := br.retries(s)
-		for attempt := 0; attempt <= n; attempt++ {
+		sched, _ := br.retries(s)
+		for attempt := 0; attempt <= len(sched); attempt++ {
 			if attempt > 0 {
 				select {
 				case <-br.ctx.Done():
 					return
-				case <-time.After(delay):
+				case <-time.After(sched[attempt-1]):
 				}
 			}
 			if err := br.post(br.ctx, s.Endpoint, hdr, body); err == nil {
 				return
-			} else if attempt == n {
+			} else if attempt == len(sched) {
 				br.log.Warn("sns: confirmation not delivered", "sub", s.ARN, "type", typ, "err", err)
 			}
 		}

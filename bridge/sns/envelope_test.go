@@ -2,10 +2,12 @@ package sns
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/omnibroker/broker/bridge/awsapi"
 	"github.com/omnibroker/broker/core"
@@ -107,5 +109,38 @@ func TestXMLTextEscaping(t *testing.T) {
 	x.elem("V", "a<b>&\"'\r\n\t\x01z")
 	if got := string(x.b); got != "<V>a&lt;b&gt;&amp;&quot;&apos;&#13;\n\t\uFFFDz</V>" {
 		t.Fatalf("%q", got)
+	}
+}
+
+func TestRetrySchedule(t *testing.T) {
+	secs := func(ds []time.Duration) []float64 {
+		out := make([]float64, len(ds))
+		for i, d := range ds {
+			out[i] = d.Seconds()
+		}
+		return out
+	}
+	cases := []struct {
+		p    retryPolicy
+		want []float64
+	}{
+		{retryPolicy{NumRetries: 3, MinDelayTarget: 20, MaxDelayTarget: 20}, []float64{20, 20, 20}},
+		{retryPolicy{NumRetries: 0, MinDelayTarget: 20, MaxDelayTarget: 20}, []float64{}},
+		{retryPolicy{NumRetries: 8, NumNoDelayRetries: 2, NumMinDelayRetries: 1, NumMaxDelayRetries: 1, MinDelayTarget: 1, MaxDelayTarget: 9, BackoffFunction: "linear"},
+			[]float64{0, 0, 1, 3, 5, 7, 9, 9}},
+		{retryPolicy{NumRetries: 3, MinDelayTarget: 1, MaxDelayTarget: 8, BackoffFunction: "geometric"}, []float64{2, 4, 8}},
+		{retryPolicy{NumRetries: 3, MinDelayTarget: 0, MaxDelayTarget: 7, BackoffFunction: "exponential"}, []float64{1, 3, 7}},
+	}
+	for _, c := range cases {
+		got := secs(c.p.schedule())
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%+v: got %v want %v", c.p, got, c.want)
+		}
+	}
+	if _, err := parseDeliveryPolicy(`{"healthyRetryPolicy": {"numRetries": 2, "numNoDelayRetries": 3}}`); err == nil {
+		t.Error("phase counts above numRetries accepted")
+	}
+	if _, err := parseDeliveryPolicy(`{"healthyRetryPolicy": {"numRetries": 2, "minDelayTarget": 5, "maxDelayTarget": 1}}`); err == nil {
+		t.Error("max below min accepted")
 	}
 }
