@@ -81,6 +81,9 @@ func (c *conn) shutdown() {
 
 func (c *conn) serve() {
 	c.log.Debug("connection open")
+	c.s.stats.Accepted.Add(1)
+	c.s.stats.Active.Add(1)
+	defer c.s.stats.Active.Add(-1)
 	go c.writeLoop()
 	reason := c.readLoop()
 	if r, ok := c.reason.Load().(listeners.CloseReason); ok {
@@ -95,6 +98,7 @@ func (c *conn) serve() {
 		<-c.writerDone
 	}
 	c.cleanup()
+	c.s.stats.closed(reason)
 	level := slog.LevelInfo
 	if reason == listeners.ReasonProtocolError || reason == listeners.ReasonTooLarge || reason == listeners.ReasonAuthFailed {
 		level = slog.LevelWarn
@@ -127,6 +131,7 @@ func (c *conn) readLoop() listeners.CloseReason {
 		if f == nil {
 			continue // heart-beat
 		}
+		c.s.stats.FramesIn.Add(1)
 		if c.log.Enabled(context.Background(), slog.LevelDebug) {
 			c.log.Debug("frame in", "command", f.Command)
 		}

@@ -104,6 +104,7 @@ func (c *conn) onSend(f *frame.Frame, top bool) error {
 		return c.onSend(f, false)
 	}
 	p.returned()
+	c.s.stats.Published.Add(1)
 	return nil
 }
 

@@ -45,6 +45,7 @@ type Server struct {
 	b      *core.Broker
 	nextID atomic.Uint64
 	boot   string
+	stats  Stats
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}

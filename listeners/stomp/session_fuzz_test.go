@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/listeners"
 )
 
 func newTestServer(t testing.TB) *Server {
@@ -89,6 +90,17 @@ func TestSessionBasics(t *testing.T) {
 		t.Fatal("server did not close after DISCONNECT")
 	}
 	client.Close()
+	// A malformed frame ends with protocol_error; both closes are counted.
+	if out := string(session(t, s, []byte("CONNECT\naccept-version:1.2\n\n\x00BOGUS\n\n\x00"))); !contains(out, "ERROR\n") {
+		t.Fatalf("no ERROR for a bad command: %q", out)
+	}
+	st := s.Stats()
+	closes := st.Closes()
+	if closes[listeners.ReasonClientClosed] != 1 || closes[listeners.ReasonProtocolError] != 1 ||
+		st.Accepted.Load() != 2 || st.Active.Load() != 0 || st.Published.Load() != 1 || st.Delivered.Load() != 1 {
+		t.Fatalf("stats: closes %v accepted %d active %d published %d delivered %d", closes, st.Accepted.Load(),
+			st.Active.Load(), st.Published.Load(), st.Delivered.Load())
+	}
 }
 
 func contains(s, sub string) bool {

@@ -90,6 +90,7 @@ func (s *subscription) handle(d *core.Delivery) bool {
 	b := frame.Append(nil, mf, c.version)
 	releaseFrame(mf)
 	if c.out.offerDelivery(b, s) {
+		c.s.stats.Delivered.Add(1)
 		return true
 	}
 	if p != nil {
