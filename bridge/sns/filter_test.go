@@ -383,7 +383,16 @@ func FuzzCompilePolicy(f *testing.F) {
 				}
 				continue
 			}
-			p.Match(&core.Message{Body: []byte(policy), Props: core.Properties{Headers: core.Table{"a": "b"}}})
+			m := &core.Message{Body: []byte(policy), Props: core.Properties{Headers: core.Table{"a": "b", "key": "value"}}}
+			direct := p.Match(m)
+			f, err := compileSpec(FilterSpec(scope, policy))
+			if err != nil {
+				t.Fatalf("spec refused an accepted policy: %v", err)
+			}
+			m2 := &core.Message{Body: []byte(policy), Props: core.Properties{Headers: core.Table{"a": "b", "key": "value"}}}
+			if f.Match(m2) != direct {
+				t.Fatalf("indexed and direct evaluation disagree on %q", policy)
+			}
 		}
 	})
 }
