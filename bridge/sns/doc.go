@@ -27,4 +27,16 @@
 // Filter policies follow the SNS developer guide ("Amazon SNS message
 // filtering", "Filter policy constraints") with AWS's exact validation
 // texts (see filter.go and testdata/, recorded from AWS by LocalStack).
+// Policies whose branches pin a key to exact strings are indexed
+// (filterindex.go), so a topic with thousands of filtered subscriptions
+// evaluates only the few policies a message's values select.
+//
+// HTTP/HTTPS retries follow the DeliveryPolicy phases (immediate,
+// pre-backoff, backoff by backoffFunction, post-backoff); the default is 3
+// retries 20 s apart, then the RedrivePolicy dead-letter queue.
+//
+// Known limits: FIFO deduplication state is in memory (lost on restart);
+// email, SMS, Lambda, Firehose and mobile push endpoints are refused as
+// unsupported protocols; AddPermission/RemovePermission and data
+// protection policies are not implemented.
 package sns
