@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnibroker/broker/config"
 	"github.com/omnibroker/broker/core"
+	sframe "github.com/omnibroker/broker/listeners/stomp/frame"
 	"github.com/omnibroker/broker/test"
 )
 
@@ -317,12 +318,36 @@ func TestShutdownSendsError(t *testing.T) {
 	b := test.StartBroker(t)
 	r := dialRaw(t, b.STOMP)
 	r.connect()
-	go b.Stop(t)
+	// A WebSocket client is not tracked by any TCP listener: the STOMP
+	// server's own Shutdown reaches it.
+	w := dialWS(t, "ws://"+b.WS+"/stomp", "v12.stomp")
+	wr := sframe.NewReader(w, sframe.Limits{})
+	w.Write([]byte("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00"))
+	if f, err := wr.Read(); err != nil || f.Command != "CONNECTED" {
+		t.Fatalf("ws connect: %v %v", f, err)
+	}
+	wr.SetVersion(sframe.V12)
+	stopped := make(chan struct{})
+	go func() { b.Stop(t); close(stopped) }()
+	defer func() { <-stopped }() // before TempDir cleanup removes the store
 	f := r.next()
 	if f.Command != "ERROR" || f.Get("message") != "server shutting down" {
 		t.Fatalf("got %s %v", f.Command, f.Headers)
 	}
 	r.closed()
+	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		f, err := wr.Read()
+		if err != nil {
+			t.Fatalf("ws: no ERROR before close: %v", err)
+		}
+		if f != nil {
+			if f.Command != "ERROR" || f.Get("message") != "server shutting down" {
+				t.Fatalf("ws got %s %v", f.Command, f.Headers)
+			}
+			break
+		}
+	}
 }
 
 // TestLargeBodies: a 1 MiB body full of NULs crosses TCP and WebSocket
