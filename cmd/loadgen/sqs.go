@@ -32,6 +32,9 @@ import (
 //
 // sqs-batch: producers loop on SendMessageBatch (10 x -size bytes),
 // consumers on ReceiveMessage (10, long poll) + DeleteMessageBatch.
+// Failed calls are counted (errors=N) rather than fatal: aws-sdk-go-v2
+// occasionally fails a 200 response with "use of closed network
+// connection" (its own transport race, aws/aws-sdk-go-v2#1825 and #2737).
 // sqs-latency: -producers clients each send single messages at -rate/s;
 // the figure is the SendMessage round trip (the broker answers once the
 // message is stored).
