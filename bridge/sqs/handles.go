@@ -90,6 +90,9 @@ func (s *Service) settle(r *awsapi.Request, name string, fifo bool, in *handleIn
 	} else {
 		err = s.b.ChangeLease(name, h.lease, visibility)
 	}
+	if err == nil && fifo {
+		s.forgetAttempts(name)
+	}
 	if errors.Is(err, core.ErrNotFound) {
 		if _, qerr := s.b.Queue(name, ""); qerr != nil {
 			return errNoQueue(r)
@@ -232,4 +235,20 @@ func (s *Service) deleteStandardBatch(r *awsapi.Request, name string, entries []
 	}
 	out.Successful = append(out.Successful, ok...)
 	return out, nil
+}
+
+// forgetAttempts drops the remembered FIFO receive attempts of a queue once
+// one of its messages was deleted or had its visibility changed: a retry
+// with the same ReceiveRequestAttemptId then receives afresh (SQS API
+// Reference "ReceiveMessage": retries return the same messages only while
+// none of them was modified).
+func (s *Service) forgetAttempts(queue string) {
+	prefix := queue + "\x00"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.attempt {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.attempt, k)
+		}
+	}
 }
