@@ -100,6 +100,8 @@ var errUnavailable = &awsapi.Error{Status: http.StatusServiceUnavailable, Code: 
 // reasonFor maps core sentinels onto SQS errors (nil: internal failure).
 func reasonFor(err error) *awsapi.Error {
 	switch {
+	case errors.Is(err, core.ErrNotFound): // a queue deleted while the request ran
+		return &awsapi.Error{Code: "AWS.SimpleQueueService.NonExistentQueue", Type: "QueueDoesNotExist", Message: "The specified queue does not exist."}
 	case errors.Is(err, core.ErrTooLarge):
 		return errInvalidParam("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", maxMessageSize)
 	case errors.Is(err, core.ErrQuotaExceeded):

@@ -45,6 +45,7 @@ func TestReasonFor(t *testing.T) {
 		code string
 	}{
 		{fmt.Errorf("x: %w", core.ErrTooLarge), "InvalidParameterValue"},
+		{fmt.Errorf("x: %w", core.ErrNotFound), "AWS.SimpleQueueService.NonExistentQueue"},
 		{fmt.Errorf("x: %w", core.ErrQuotaExceeded), "OverLimit"},
 		{fmt.Errorf("x: %w", core.ErrUnavailable), "ServiceUnavailable"},
 		{fmt.Errorf("x: %w", core.ErrAccessDenied), "AccessDenied"},
