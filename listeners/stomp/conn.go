@@ -109,6 +109,9 @@ func (c *conn) serve() {
 func (c *conn) readLoop() listeners.CloseReason {
 	c.nc.SetReadDeadline(time.Now().Add(c.s.o.ConnectTimeout))
 	for {
+		if c.closing.Load() {
+			return listeners.ReasonShutdown // the writer says goodbye and closes
+		}
 		if ms := c.recvHBms.Load(); ms > 0 {
 			// STOMP 1.2 "Heart-beating": allow for timing inaccuracies.
 			c.nc.SetReadDeadline(time.Now().Add(time.Duration(ms) * time.Millisecond * 3 / 2))

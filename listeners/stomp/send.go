@@ -167,7 +167,8 @@ func (p *pubState) finish(err error) {
 	c := p.c
 	defer p.release()
 	if err != nil {
-		msg, detail, _ := reasonFor(err)
+		msg, detail, reason := reasonFor(err)
+		c.reason.CompareAndSwap(nil, reason)
 		ef := frame.New(frame.ERROR, "message", msg, "content-type", "text/plain")
 		if p.wantReceipt {
 			ef.Add("receipt-id", p.receipt)
