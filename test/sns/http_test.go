@@ -247,3 +247,44 @@ func TestHTTPRetriesDeadLetterAndIsolation(t *testing.T) {
 	broken.bad = nil // its refusals are expected
 	broken.mu.Unlock()
 }
+
+// RawMessageDelivery on an HTTP subscription POSTs the message itself
+// with the x-amz-sns-rawdelivery header.
+func TestHTTPRawDelivery(t *testing.T) {
+	e := start(t)
+	ctx := ctxT(t, 30*time.Second)
+	topic := e.topic(t, "rawweb", nil)
+	got := make(chan string, 4)
+	var hdr atomic.Pointer[http.Header]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("x-amz-sns-message-type") == "SubscriptionConfirmation" {
+			var env snsbridge.Envelope
+			json.Unmarshal(body, &env)
+			if resp, err := http.Get(env.SubscribeURL); err == nil {
+				resp.Body.Close()
+			}
+			return
+		}
+		h := r.Header.Clone()
+		hdr.Store(&h)
+		got <- string(body)
+	}))
+	t.Cleanup(srv.Close)
+	must[*sns.SubscribeOutput](t)(e.sns.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &topic, Protocol: aws.String("http"), Endpoint: &srv.URL,
+		Attributes: map[string]string{"RawMessageDelivery": "true"}}))
+	test.WaitFor(t, 10*time.Second, "confirmed", func() bool {
+		a := must[*sns.GetTopicAttributesOutput](t)(e.sns.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: &topic})).Attributes
+		return a["SubscriptionsConfirmed"] == "1"
+	})
+	must[*sns.PublishOutput](t)(e.sns.Publish(ctx, &sns.PublishInput{TopicArn: &topic, Message: aws.String(`{"raw": true}`)}))
+	select {
+	case b := <-got:
+		h := *hdr.Load()
+		if b != `{"raw": true}` || h.Get("x-amz-sns-rawdelivery") != "true" || h.Get("x-amz-sns-message-type") != "Notification" {
+			t.Fatalf("raw delivery %q headers %v", b, h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no raw delivery")
+	}
+}
