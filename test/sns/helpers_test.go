@@ -150,4 +150,3 @@ func queueDepth(c *core.Broker, name string) int {
 	}
 	return info.Ready + info.Unacked
 }
-
