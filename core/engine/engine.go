@@ -416,7 +416,7 @@ func (e *Engine) deleteMany(ctx context.Context, seqs []uint64) {
 		go func() {
 			defer wg.Done()
 			for seq := range ch {
-				if err := e.stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				if err := e.stream.DeleteMsg(ctx, seq); err != nil && !alreadyGone(err) {
 					e.log.Error("store delete acked", "seq", seq, "err", err)
 				}
 			}
@@ -427,4 +427,10 @@ func (e *Engine) deleteMany(ctx context.Context, seqs []uint64) {
 	}
 	close(ch)
 	wg.Wait()
+}
+
+// alreadyGone reports a delete of a message that is no longer stored (its
+// queue was purged or deleted meanwhile): not an error.
+func alreadyGone(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgNotFound) || strings.Contains(err.Error(), "no message found")
 }
