@@ -23,18 +23,19 @@ type topic struct {
 
 // subscription is one SNS subscription (copy on write as topic).
 type subscription struct {
-	ARN      string            `json:"arn"`
-	TopicARN string            `json:"topic"`
-	Protocol string            `json:"protocol"`
-	Endpoint string            `json:"endpoint"`
-	Owner    string            `json:"owner"`
-	Attrs    map[string]string `json:"attrs"` // RawMessageDelivery, FilterPolicy, FilterPolicyScope, RedrivePolicy, DeliveryPolicy...
-	Pending  bool              `json:"pending"`
-	Token    string            `json:"token,omitempty"`
-	Queue    string            `json:"queue"`    // internal core queue
-	BaseURL  string            `json:"base_url"` // scheme://host of the API, for envelope URLs
-	FIFO     bool              `json:"fifo"`
-	Key      string            `json:"key"` // the topic's routing key
+	ARN       string            `json:"arn"`
+	TopicARN  string            `json:"topic"`
+	Protocol  string            `json:"protocol"`
+	Endpoint  string            `json:"endpoint"`
+	Owner     string            `json:"owner"`
+	Principal string            `json:"principal,omitempty"` // who subscribed (SubscriptionPrincipal)
+	Attrs     map[string]string `json:"attrs"`               // RawMessageDelivery, FilterPolicy, FilterPolicyScope, RedrivePolicy, DeliveryPolicy...
+	Pending   bool              `json:"pending"`
+	Token     string            `json:"token,omitempty"`
+	Queue     string            `json:"queue"`    // internal core queue
+	BaseURL   string            `json:"base_url"` // scheme://host of the API, for envelope URLs
+	FIFO      bool              `json:"fifo"`
+	Key       string            `json:"key"` // the topic's routing key
 }
 
 const (

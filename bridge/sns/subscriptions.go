@@ -138,7 +138,11 @@ func (br *Bridge) subscribe(r *awsapi.Request) (any, error) {
 		return nil, invalidParam("Amazon SNS does not support this protocol string: %s", proto)
 	}
 	s := &subscription{TopicARN: t.ARN, Protocol: proto, Endpoint: endpoint, Owner: br.opts.AccountID,
-		Attrs: map[string]string{}, FIFO: t.FIFO, Key: routingKey(t.Name), BaseURL: baseURL(r)}
+		Attrs: map[string]string{}, FIFO: t.FIFO, Key: routingKey(t.Name), BaseURL: baseURL(r),
+		Principal: "arn:aws:iam::" + br.opts.AccountID + ":root"}
+	if r.AccessKey != "" {
+		s.Principal = "arn:aws:iam::" + br.opts.AccountID + ":user/" + r.AccessKey
+	}
 	given := attrMap(r.Form, "Attributes")
 	// FilterPolicyScope first: FilterPolicy is validated against it.
 	for _, name := range append([]string{"FilterPolicyScope"}, sortedKeys(given)...) {
@@ -367,11 +371,14 @@ func (br *Bridge) getSubscriptionAttributes(r *awsapi.Request) (any, error) {
 		"Protocol":                     s.Protocol,
 		"RawMessageDelivery":           "false",
 		"SubscriptionArn":              s.ARN,
-		"SubscriptionPrincipal":        "arn:aws:iam::" + br.opts.AccountID + ":root",
+		"SubscriptionPrincipal":        s.Principal,
 		"TopicArn":                     s.TopicARN,
 	}
 	if s.Pending {
 		attrs["ConfirmationWasAuthenticated"] = "false"
+	}
+	if s.Principal == "" {
+		attrs["SubscriptionPrincipal"] = "arn:aws:iam::" + br.opts.AccountID + ":root"
 	}
 	for k, v := range s.Attrs {
 		attrs[k] = v

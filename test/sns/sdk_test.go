@@ -117,7 +117,8 @@ func TestPublishToSQSEnvelopeAndRaw(t *testing.T) {
 	e.subscribe(t, topic, rawARN, map[string]string{"RawMessageDelivery": "true"})
 
 	sa := must[*sns.GetSubscriptionAttributesOutput](t)(e.sns.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: &subEnv})).Attributes
-	if sa["Protocol"] != "sqs" || sa["Endpoint"] != envARN || sa["PendingConfirmation"] != "false" || sa["RawMessageDelivery"] != "false" || sa["TopicArn"] != topic {
+	if sa["Protocol"] != "sqs" || sa["Endpoint"] != envARN || sa["PendingConfirmation"] != "false" || sa["RawMessageDelivery"] != "false" || sa["TopicArn"] != topic ||
+		sa["SubscriptionPrincipal"] != "arn:aws:iam::000000000000:user/guest" || sa["ConfirmationWasAuthenticated"] != "true" || sa["Owner"] != "000000000000" {
 		t.Fatalf("subscription attributes %v", sa)
 	}
 	pub := must[*sns.PublishOutput](t)(e.sns.Publish(ctx, &sns.PublishInput{TopicArn: &topic, Message: aws.String("hello <world> & \"you\""), Subject: aws.String("greeting"),
