@@ -53,16 +53,17 @@ func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// An action with an output shape always has its Result element,
+		// empty or not (boto3 reads ReceiveMessageResult even when no
+		// message came); actions without output return a nil result.
 		m, _ := tree.(map[string]any)
-		if len(m) > 0 {
-			buf = append(buf, '<')
-			buf = append(buf, action...)
-			buf = append(buf, "Result>"...)
-			buf = writeMembers(buf, svc.XMLRules, action, m)
-			buf = append(buf, "</"...)
-			buf = append(buf, action...)
-			buf = append(buf, "Result>"...)
-		}
+		buf = append(buf, '<')
+		buf = append(buf, action...)
+		buf = append(buf, "Result>"...)
+		buf = writeMembers(buf, svc.XMLRules, action, m)
+		buf = append(buf, "</"...)
+		buf = append(buf, action...)
+		buf = append(buf, "Result>"...)
 	}
 	buf = append(buf, "<ResponseMetadata><RequestId>"...)
 	buf = appendEscaped(buf, reqID)

@@ -38,6 +38,7 @@ def code(fn, **kw):
 
 url = c.create_queue(QueueName='py', Attributes={'VisibilityTimeout': '5'})['QueueUrl']
 assert url.endswith('/000000000000/py'), url
+assert 'Messages' not in c.receive_message(QueueUrl=url, WaitTimeSeconds=0)  # empty result parses
 assert c.create_queue(QueueName='py', Attributes={'VisibilityTimeout': '5'})['QueueUrl'] == url
 assert code(c.create_queue, QueueName='py', Attributes={'VisibilityTimeout': '6'}) == 'QueueAlreadyExists'
 assert code(c.get_queue_url, QueueName='nope') == 'AWS.SimpleQueueService.NonExistentQueue'
