@@ -95,6 +95,11 @@ func TestSessionBasics(t *testing.T) {
 		t.Fatalf("no ERROR for a bad command: %q", out)
 	}
 	st := s.Stats()
+	// The dispatcher counts a delivery after queuing it: the client may have
+	// read it first.
+	for deadline := time.Now().Add(5 * time.Second); st.Delivered.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	closes := st.Closes()
 	if closes[listeners.ReasonClientClosed] != 1 || closes[listeners.ReasonProtocolError] != 1 ||
 		st.Accepted.Load() != 2 || st.Active.Load() != 0 || st.Published.Load() != 1 || st.Delivered.Load() != 1 {

@@ -324,19 +324,13 @@ func (c *conn) onAck(f *frame.Frame, top bool) error {
 	}
 	var p *pending
 	c.mu.Lock()
-	if c.version >= frame.V12 {
-		id, ok := f.Lookup("id")
-		if !ok {
-			c.mu.Unlock()
-			return errProto("malformed frame", f.Command+" needs an id header")
-		}
+	id, hasID := f.Lookup("id")
+	mid, hasMID := f.Lookup("message-id")
+	if c.version >= frame.V12 && hasID {
 		p = c.acks[id]
-	} else {
-		mid, ok := f.Lookup("message-id")
-		if !ok {
-			c.mu.Unlock()
-			return errProto("malformed frame", f.Command+" needs a message-id header")
-		}
+	}
+	if p == nil && hasMID {
+		// STOMP 1.0/1.1 (and lenient 1.2: older stomp.js acks by message-id).
 		if sid, ok := f.Lookup("subscription"); ok {
 			if s := c.subs[sid]; s != nil {
 				p = s.byMsgID[mid]
@@ -348,6 +342,13 @@ func (c *conn) onAck(f *frame.Frame, top bool) error {
 				}
 			}
 		}
+	}
+	if p == nil && !hasMID && !(c.version >= frame.V12 && hasID) {
+		c.mu.Unlock()
+		if c.version >= frame.V12 {
+			return errProto("malformed frame", f.Command+" needs an id header")
+		}
+		return errProto("malformed frame", f.Command+" needs a message-id header")
 	}
 	if p == nil || p.done {
 		c.mu.Unlock()

@@ -236,6 +236,19 @@ func TestRawStompCommandAndNackDiscard(t *testing.T) {
 	if string(f.Body) != "two" || f.Get("redelivered") != "true" {
 		t.Fatalf("requeued got %q %v", f.Body, f.Headers)
 	}
+	// Older stomp.js acks 1.2 messages by message-id + subscription.
+	r.send("ACK\nmessage-id:" + f.Get("message-id") + "\nsubscription:s\nreceipt:k\n\n\x00")
+	if f := r.next(); f.Command != "RECEIPT" {
+		t.Fatalf("got %s", f.Command)
+	}
+	test.WaitFor(t, 5*time.Second, "ack by message-id", func() bool {
+		info, _ := b.Core().Queue("nackq", "")
+		return info.Ready == 0 && info.Unacked == 0
+	})
+	r.send("ACK\nreceipt:k2\n\n\x00")
+	if f := r.next(); f.Command != "ERROR" || !strings.Contains(string(f.Body), "id header") {
+		t.Fatalf("ACK without id: %s %v %q", f.Command, f.Headers, f.Body)
+	}
 }
 
 // TestRawTransactionReceipts: a frame buffered in a transaction gets one
