@@ -40,7 +40,7 @@ type conn struct {
 	// Reader-only state.
 	aliases    map[uint16]string // inbound topic aliases [MQTT-3.3.2-12]
 	sharedCons map[string]*core.Consumer
-	ackBuf     map[string][]uint64 // PUBACKed leases not yet settled in the core
+	ackBuf     []ackGroup // PUBACKed leases not yet settled in the core
 	ackN       int
 	cons       *core.Consumer
 	will       *packets.Packet
@@ -56,7 +56,7 @@ type conn struct {
 	outAliases map[string]uint16 // topic aliases towards the client (writer only)
 	ctrl       [][]byte          // encoded control packets, in order
 	pending    []*outMsg
-	inflight   map[uint16]*outMsg // outbound QoS 1/2 awaiting PUBACK/PUBREC
+	inflight   window // outbound QoS 1/2 awaiting PUBACK/PUBREC
 	nextID     uint16
 	acks       []*pubAck           // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
 	inflightIn int                 // inbound QoS 1/2 not yet completed (Receive Maximum)
@@ -96,7 +96,7 @@ type pubAck struct {
 
 func newConn(h *Handler, nc net.Conn) *conn {
 	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 1024), id: h.nextConnID(),
-		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{}, inflight: map[uint16]*outMsg{},
+		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{},
 		outAliases: map[string]uint16{}, done: make(chan struct{}), kickedCh: make(chan struct{}), ackSpace: make(chan struct{}, 1)}
 	c.cond = sync.NewCond(&c.mu)
 	c.log = h.log.With("conn", c.id, "remote", nc.RemoteAddr().String())

@@ -77,6 +77,7 @@ func (c *conn) onConnect(pk *packets.Packet) error {
 		c.clientMaxPkt = int(props.MaximumPacketSize)
 		c.clientAlias = props.TopicAliasMaximum
 	}
+	c.inflight = newWindow(c.clientRecv)
 	if pk.Connect.WillFlag {
 		topic := pk.Connect.WillTopic
 		if !validTopicName(topic) {

@@ -103,7 +103,7 @@ func (c *conn) windowFull() bool {
 	c.sess.mu.Lock()
 	n := len(c.sess.outRel)
 	c.sess.mu.Unlock()
-	return len(c.inflight)+n >= c.clientRecv
+	return c.inflight.n+n >= min(c.clientRecv, c.inflight.size)
 }
 
 // allocID returns an unused outbound packet id (c.mu held) [MQTT-2.2.1-3].
@@ -115,7 +115,7 @@ func (c *conn) allocIDLocked() uint16 {
 		if c.nextID == 0 {
 			c.nextID = 1
 		}
-		if _, used := c.inflight[c.nextID]; !used && !c.sess.outRel[c.nextID] {
+		if c.inflight.free(c.nextID) && !c.sess.outRel[c.nextID] {
 			return c.nextID
 		}
 	}
@@ -173,7 +173,7 @@ func (c *conn) writeLoop() {
 						break
 					}
 					o.id = c.allocIDLocked()
-					c.inflight[o.id] = o
+					c.inflight.put(o)
 				}
 				c.pending[0] = nil
 				c.pending = c.pending[1:]
@@ -213,7 +213,7 @@ func (c *conn) writeLoop() {
 				settle = append(settle, o)
 				if o.qos > 0 {
 					c.mu.Lock()
-					delete(c.inflight, o.id)
+					c.inflight.del(o.id)
 					c.mu.Unlock()
 				}
 				continue
@@ -323,9 +323,9 @@ func (c *conn) encodePublish(buf *bytes.Buffer, o *outMsg, now time.Time) bool {
 // onPuback completes an outbound QoS 1 delivery: the core lease is acked.
 func (c *conn) onPuback(id uint16) {
 	c.mu.Lock()
-	o := c.inflight[id]
+	o := c.inflight.get(id)
 	if o != nil && o.qos == 1 {
-		delete(c.inflight, id)
+		c.inflight.del(id)
 		c.wakeLocked()
 	} else {
 		o = nil
@@ -337,26 +337,36 @@ func (c *conn) onPuback(id uint16) {
 }
 
 // bufferAck collects core acks on the reader: they are settled in one call
-// per queue when the read buffer runs dry (flushAcks).
+// per queue when the read buffer runs dry (flushAcks). A session has one
+// queue plus one per shared subscription, so a short list beats a map.
 func (c *conn) bufferAck(d *core.Delivery) {
-	if c.ackBuf == nil {
-		c.ackBuf = map[string][]uint64{}
+	i := 0
+	for i < len(c.ackBuf) && c.ackBuf[i].queue != d.Queue {
+		i++
 	}
-	c.ackBuf[d.Queue] = append(c.ackBuf[d.Queue], d.ID)
+	if i == len(c.ackBuf) {
+		c.ackBuf = append(c.ackBuf, ackGroup{queue: d.Queue})
+	}
+	c.ackBuf[i].ids = append(c.ackBuf[i].ids, d.ID)
 	c.ackN++
 	if c.ackN >= 256 {
 		c.flushAcks()
 	}
 }
 
+type ackGroup struct {
+	queue string
+	ids   []uint64
+}
+
 func (c *conn) flushAcks() {
 	if c.ackN == 0 {
 		return
 	}
-	for q, ids := range c.ackBuf {
-		if len(ids) > 0 {
-			c.h.b.Ack(q, ids...)
-			c.ackBuf[q] = ids[:0]
+	for i := range c.ackBuf {
+		if g := &c.ackBuf[i]; len(g.ids) > 0 {
+			c.h.b.Ack(g.queue, g.ids...)
+			g.ids = g.ids[:0]
 		}
 	}
 	c.ackN = 0
@@ -367,9 +377,9 @@ func (c *conn) flushAcks() {
 func (c *conn) onPubrec(pk *packets.Packet) {
 	id := pk.PacketID
 	c.mu.Lock()
-	o := c.inflight[id]
+	o := c.inflight.get(id)
 	if o != nil && o.qos == 2 {
-		delete(c.inflight, id)
+		c.inflight.del(id)
 		if pk.ReasonCode < 0x80 {
 			c.sess.mu.Lock()
 			c.sess.outRel[id] = true

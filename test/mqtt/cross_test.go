@@ -46,6 +46,15 @@ func TestCrossProtocolRealClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// go-stomp does not wait for SUBSCRIBE to be processed: wait for its binding.
+	test.WaitFor(t, 5*time.Second, "STOMP subscription bound", func() bool {
+		for _, bd := range b.Core().Bindings() {
+			if bd.Source == "amq.topic" && bd.Key == "telemetry.*" {
+				return true
+			}
+		}
+		return false
+	})
 	sub := mustDial5(t, b.MQTT, "cross-sub", nil)
 	sub.sub(t, subOpt("replies/#", 1))
 
