@@ -203,3 +203,23 @@ print("ok")
 		}
 	}
 }
+
+// MQTT over secure WebSocket (wss://) with paho 3.1.1.
+func TestSecureWebSocket(t *testing.T) {
+	cert := test.NewCert(t)
+	b := test.StartBroker(t, test.WithTLS(cert, "ws"))
+	got := make(chan paho3.Message, 1)
+	c := connect(t, paho3.NewClientOptions().AddBroker("wss://"+b.WS+"/mqtt").SetClientID("wss").
+		SetUsername("guest").SetPassword("guest").SetAutoReconnect(false).SetConnectTimeout(5*time.Second).
+		SetTLSConfig(&tls.Config{RootCAs: cert.Pool, ServerName: "localhost"}))
+	wait(t, c.Subscribe("wss/+", 1, func(_ paho3.Client, m paho3.Message) { got <- m }))
+	wait(t, c.Publish("wss/x", 1, false, "secure-ws"))
+	select {
+	case m := <-got:
+		if string(m.Payload()) != "secure-ws" {
+			t.Fatalf("got %q", m.Payload())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing over wss")
+	}
+}
