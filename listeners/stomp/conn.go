@@ -20,6 +20,8 @@ const (
 	maxInflightPublishes = 4096 // stored-but-unconfirmed persistent SENDs per connection
 	maxTxFrames          = 10000
 	maxSubscriptions     = 4096
+	maxTransactions      = 1000 // open at once per connection
+	maxTempQueues        = 1000 // per connection
 )
 
 // conn is one client connection.
@@ -312,6 +314,9 @@ func (c *conn) onTx(f *frame.Frame) error {
 	case frame.BEGIN:
 		if open {
 			return errProto("transaction already started", "transaction "+tx+" is already open")
+		}
+		if len(c.txs) >= maxTransactions {
+			return errProto("too many transactions", "at most "+strconv.Itoa(maxTransactions)+" open per connection")
 		}
 		c.txs[tx] = []*frame.Frame{}
 	case frame.ABORT:

@@ -206,6 +206,9 @@ func (c *conn) ensureQueue(name string) error {
 // to it (as RabbitMQ does for reply-to) unless a subscription exists.
 func (c *conn) ensureTemp(d dest, autoSub bool) error {
 	if _, ok := c.temps[d.raw]; !ok {
+		if len(c.temps) >= maxTempQueues {
+			return errProto("too many temp queues", "at most "+strconv.Itoa(maxTempQueues)+" per connection")
+		}
 		if _, err := c.s.b.DeclareQueue(core.QueueConfig{Name: d.queue, Exclusive: true, Owner: c.id}); err != nil {
 			return err
 		}

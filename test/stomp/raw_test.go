@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,7 @@ func TestRawMalformed(t *testing.T) {
 		{"bad login", "CONNECT\naccept-version:1.2\nlogin:guest\npasscode:nope\n\n\x00", false, "access_refused", ""},
 		{"unsupported version", "CONNECT\naccept-version:2.0\n\n\x00", false, "Supported protocol versions", ""},
 		{"reserved queue name", "SEND\ndestination:/queue/amq.x\nreceipt:r7\n\nx\x00", true, "access_refused", "r7"},
+		{"too many transactions", manyBegins(1001), true, "too many transactions", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -286,4 +288,12 @@ func TestRawTransactionReceipts(t *testing.T) {
 	if info, _ := b.Core().Queue("txr", ""); info.Ready+info.Unacked != 1 {
 		t.Fatalf("after commit: %+v", info)
 	}
+}
+
+func manyBegins(n int) string {
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		sb.WriteString("BEGIN\ntransaction:t" + strconv.Itoa(i) + "\n\n\x00")
+	}
+	return sb.String()
 }
