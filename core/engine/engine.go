@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -55,6 +56,11 @@ type Engine struct {
 	queues  map[string]*acks // by subject
 	removed int
 
+	syncAlways bool   // fsync (group commit) before running completions
+	dir        string // store directory, synced with syncfs
+	syncFD     int    // open descriptor of dir for syncfs; -1 when closed
+	syncs      atomic.Uint64
+
 	stop     chan struct{}
 	flushed  chan struct{}
 	closeMu  sync.Once
@@ -87,18 +93,20 @@ func Open(o Options) (*Engine, error) {
 	}
 	if o.Window <= 0 {
 		o.Window = 1024
-		if o.SyncAlways {
+		if o.SyncAlways && !groupSyncSupported {
 			o.Window = 64
 		}
 	}
 	sopts := &server.Options{
-		ServerName:         "broker-store",
-		JetStream:          true,
-		StoreDir:           o.Dir,
-		DontListen:         true,
-		NoLog:              true,
-		NoSigs:             true,
-		SyncAlways:         o.SyncAlways,
+		ServerName: "broker-store",
+		JetStream:  true,
+		StoreDir:   o.Dir,
+		DontListen: true,
+		NoLog:      true,
+		NoSigs:     true,
+		// sync: always is a group commit done by the engine (see
+		// groupSync), not JetStream's one fsync per write.
+		SyncAlways:         o.SyncAlways && !groupSyncSupported,
 		JetStreamMaxMemory: 1 << 30,
 		// Records up to the stream's MaxMsgSize: the default 1 MB payload
 		// limit refuses a 1 MiB body once the record header is added.
@@ -113,7 +121,7 @@ func Open(o Options) (*Engine, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("node.data_dir %s: store did not start", o.Dir)
 	}
-	e := &Engine{log: o.Logger, srv: srv, pending: map[*nats.Msg]func(uint64, error){},
+	e := &Engine{log: o.Logger, srv: srv, syncAlways: o.SyncAlways && groupSyncSupported, dir: o.Dir, pending: map[*nats.Msg]func(uint64, error){},
 		queues: map[string]*acks{}, stop: make(chan struct{}), flushed: make(chan struct{}), cdone: make(chan struct{})}
 	e.ccond = sync.NewCond(&e.cmu)
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("broker-engine"), nats.MaxReconnects(-1))
@@ -151,6 +159,12 @@ func Open(o Options) (*Engine, error) {
 		e.shutdown()
 		return nil, fmt.Errorf("store metadata bucket: %w", err)
 	}
+	if e.syncAlways {
+		if e.syncFD, err = openSyncFD(o.Dir); err != nil {
+			e.shutdown()
+			return nil, fmt.Errorf("node.data_dir %s: %w", o.Dir, err)
+		}
+	}
 	go e.completions()
 	go e.flusher()
 	return e, nil
@@ -184,6 +198,9 @@ func (e *Engine) Close() error {
 		e.ccond.Signal()
 		e.cmu.Unlock()
 		<-e.cdone
+		if e.syncAlways {
+			closeSyncFD(e.syncFD)
+		}
 		e.shutdown()
 	})
 	return e.closeErr
@@ -268,6 +285,20 @@ func (e *Engine) completions() {
 		}
 		batch, e.comps = e.comps, batch[:0]
 		e.cmu.Unlock()
+		if e.syncAlways {
+			// Group commit: one syncfs makes every write acknowledged so
+			// far durable before any of them is confirmed; appends that
+			// arrive meanwhile wait for the next round.
+			e.syncs.Add(1)
+			if err := e.syncNow(); err != nil {
+				e.log.Error("store fsync failed; confirming none of this batch", "err", err)
+				for i := range batch {
+					if batch[i].done != nil && batch[i].err == nil {
+						batch[i].err = err
+					}
+				}
+			}
+		}
 		for i, c := range batch {
 			if c.done == nil {
 				return

@@ -98,3 +98,25 @@ func TestUnwritableDirNamesKey(t *testing.T) {
 		t.Fatalf("error %q does not name %s", err, want)
 	}
 }
+
+// TestSyncAlwaysGroupCommits: with SyncAlways every confirmation waits for
+// an fsync of the store, and one fsync covers many writes.
+func TestSyncAlwaysGroupCommits(t *testing.T) {
+	if !groupSyncSupported {
+		t.Skip("group commit is Linux-only; JetStream fsyncs every write elsewhere")
+	}
+	e, err := Open(Options{Dir: t.TempDir(), SyncAlways: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	seqs := appendN(t, e, "q", 2000)
+	syncs := e.syncs.Load()
+	if len(seqs) != 2000 || syncs == 0 {
+		t.Fatalf("confirmed %d writes with %d fsyncs", len(seqs), syncs)
+	}
+	if syncs >= 2000 {
+		t.Fatalf("%d fsyncs for 2000 writes: not batched", syncs)
+	}
+	t.Logf("2000 confirmed writes, %d fsyncs", syncs)
+}

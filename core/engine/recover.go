@@ -66,8 +66,13 @@ func (e *Engine) Recover(fn func(queue string, seq uint64, rec []byte) bool) err
 func (e *Engine) MetaPut(ns, key string, val []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := e.kv.Put(ctx, metaKey(ns, key), val)
-	return err
+	if _, err := e.kv.Put(ctx, metaKey(ns, key), val); err != nil {
+		return err
+	}
+	if e.syncAlways {
+		return e.syncNow()
+	}
+	return nil
 }
 
 // MetaDelete removes ns/key.
