@@ -3,9 +3,10 @@ package app
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 )
 
-// newAdmin serves /healthz and /metrics (plain counters) for operators.
+// newAdmin serves /healthz, /metrics, /api/queues and /debug/pprof for operators.
 func newAdmin(env Env, a *App) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -28,5 +29,9 @@ func newAdmin(env Env, a *App) http.Handler {
 		json.NewEncoder(w).Encode(out)
 	})
 	mux.Handle("GET /metrics", metricsHandler(env.Broker))
+	// Profiling for operators (admin listener only).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
