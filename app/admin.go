@@ -28,7 +28,7 @@ func newAdmin(env Env, a *App) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(out)
 	})
-	mux.Handle("GET /metrics", metricsHandler(env.Broker))
+	mux.Handle("GET /metrics", metricsHandler(env.Broker, a))
 	// Profiling for operators (admin listener only).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

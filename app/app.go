@@ -32,6 +32,7 @@ type App struct {
 	http    map[string]*http.Server
 	addrs   map[string]string
 	closers []func(context.Context) error
+	counted map[string]listeners.CloseCounter // close reasons by protocol
 	errs    chan error
 	done    bool
 }
@@ -55,7 +56,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		log.Warn("no users configured: anonymous access is allowed on every listener")
 	}
 	a := &App{cfg: cfg, log: log, broker: b, tcp: map[string]*listeners.Listener{}, http: map[string]*http.Server{},
-		addrs: map[string]string{}, errs: make(chan error, 8)}
+		addrs: map[string]string{}, errs: make(chan error, 8), counted: map[string]listeners.CloseCounter{}}
 	defer func() {
 		if err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -80,6 +81,9 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			continue
 		}
 		stream[p.name] = h
+		if cc, ok := h.(listeners.CloseCounter); ok {
+			a.counted[p.name] = cc
+		}
 		lc := *cfg.ListenerMap()[p.name]
 		if lc.Addr == "" {
 			continue

@@ -12,7 +12,7 @@ import (
 
 // metricsHandler exposes the core counters and per-queue depths in the
 // Prometheus text format.
-func metricsHandler(b *core.Broker) http.Handler {
+func metricsHandler(b *core.Broker, a *App) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st := b.Stats()
@@ -23,7 +23,7 @@ func metricsHandler(b *core.Broker) http.Handler {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "broker_messages_" + name + "_total",
 			Help: "Messages " + name + " since start."}, func() float64 { return float64(c.Load()) }))
 	}
-	reg.MustRegister(queueCollector{b})
+	reg.MustRegister(queueCollector{b}, connCollector{a})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -46,5 +46,31 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, float64(q.Ready), q.Config.Name)
 		ch <- prometheus.MustNewConstMetric(descUnacked, prometheus.GaugeValue, float64(q.Unacked), q.Config.Name)
 		ch <- prometheus.MustNewConstMetric(descConsumers, prometheus.GaugeValue, float64(q.Consumers), q.Config.Name)
+	}
+}
+
+var (
+	descConnsOpen   = prometheus.NewDesc("broker_connections_open", "Open TCP/TLS connections per protocol listener.", []string{"proto"}, nil)
+	descConnsClosed = prometheus.NewDesc("broker_connections_closed_total", "Connections ended, by protocol and close reason.", []string{"proto", "reason"}, nil)
+)
+
+// connCollector exports each front door's open connections and close reasons.
+type connCollector struct{ a *App }
+
+func (c connCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descConnsOpen
+	ch <- descConnsClosed
+}
+
+func (c connCollector) Collect(ch chan<- prometheus.Metric) {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	for name, l := range c.a.tcp {
+		ch <- prometheus.MustNewConstMetric(descConnsOpen, prometheus.GaugeValue, float64(l.Active()), name)
+	}
+	for name, cc := range c.a.counted {
+		for reason, n := range cc.CloseCounts() {
+			ch <- prometheus.MustNewConstMetric(descConnsClosed, prometheus.CounterValue, float64(n), name, string(reason))
+		}
 	}
 }

@@ -87,7 +87,7 @@ func (c *conn) serve(ctx context.Context) {
 			// The peer stopped reading: a slow consumer, not a clean EOF.
 			reason = listeners.ReasonSlowConsumer
 		}
-		c.s.countClose(reason)
+		c.s.closes.Add(reason)
 		c.log.Info("connection closed", "reason", reason, "user", c.user)
 	}()
 	if err := c.handshake(); err != nil {

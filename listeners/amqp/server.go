@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,25 +49,14 @@ type Server struct {
 	conns atomic.Int64
 	seq   atomic.Uint64
 
-	mu     sync.Mutex
-	closed map[listeners.CloseReason]uint64
+	closes listeners.CloseCounts
 }
 
 // ClosedCount is how many connections ended with reason.
-func (s *Server) ClosedCount(reason listeners.CloseReason) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed[reason]
-}
+func (s *Server) ClosedCount(reason listeners.CloseReason) uint64 { return s.closes.Closes()[reason] }
 
-func (s *Server) countClose(reason listeners.CloseReason) {
-	s.mu.Lock()
-	if s.closed == nil {
-		s.closed = map[listeners.CloseReason]uint64{}
-	}
-	s.closed[reason]++
-	s.mu.Unlock()
-}
+// CloseCounts returns how many connections ended for each reason.
+func (s *Server) CloseCounts() map[listeners.CloseReason]uint64 { return s.closes.Closes() }
 
 var _ listeners.ConnHandler = (*Server)(nil)
 

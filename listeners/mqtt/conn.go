@@ -229,7 +229,7 @@ func (c *conn) finish(err error) {
 	if c.sess != nil {
 		c.releaseSession()
 	}
-	c.h.stats.closed(reason)
+	c.h.stats.Add(reason)
 	if c.sess != nil {
 		c.h.stats.Connections.Add(-1)
 	}

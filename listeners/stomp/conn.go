@@ -100,7 +100,7 @@ func (c *conn) serve() {
 		<-c.writerDone
 	}
 	c.cleanup()
-	c.s.stats.closed(reason)
+	c.s.stats.Add(reason)
 	level := slog.LevelInfo
 	if reason == listeners.ReasonProtocolError || reason == listeners.ReasonTooLarge || reason == listeners.ReasonAuthFailed {
 		level = slog.LevelWarn
