@@ -1,13 +1,7 @@
 package crash
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,57 +9,17 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-)
 
-// startBinary runs the real broker binary on dataDir with only AMQP on and
-// returns the process and its AMQP address (read from the startup log).
-func startBinary(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
-	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "broker.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`node: { data_dir: %q }
-listeners:
-  amqp:  { addr: "127.0.0.1:0" }
-  mqtt:  { addr: "" }
-  stomp: { addr: "" }
-  ws:    { addr: "" }
-  aws:   { addr: "" }
-  admin: { addr: "" }
-`, dataDir)), 0o600)
-	cmd := exec.Command(bin, "--config", cfg)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`listener up.*proto=amqp addr=(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	addr := ""
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-		}
-		if strings.Contains(sc.Text(), "broker started") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if addr == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("broker did not report its AMQP address")
-	}
-	return cmd, addr
-}
+	"github.com/omnibroker/broker/test"
+)
 
 // TestKill9BrokerBinaryOverAMQP: publisher confirms over AMQP to a durable
 // queue, kill -9 of the broker process mid-stream, restart: every confirmed
 // message is there exactly once.
 func TestKill9BrokerBinaryOverAMQP(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := test.BuildBroker(t)
 	data := filepath.Join(t.TempDir(), "data")
-	cmd, addr := startBinary(t, bin, data)
+	cmd, addr := test.StartBinary(t, bin, data, "amqp")
 	conn, err := amqp.Dial("amqp://guest:guest@" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +76,7 @@ func TestKill9BrokerBinaryOverAMQP(t *testing.T) {
 		t.Fatalf("only %d confirmed before the deadline", len(confirmed))
 	}
 
-	cmd2, addr2 := startBinary(t, bin, data)
+	cmd2, addr2 := test.StartBinary(t, bin, data, "amqp")
 	defer func() { cmd2.Process.Signal(syscall.SIGTERM); cmd2.Wait() }()
 	conn2, err := amqp.Dial("amqp://guest:guest@" + addr2 + "/")
 	if err != nil {

@@ -1,13 +1,7 @@
 package mqtt_test
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,56 +10,16 @@ import (
 	"time"
 
 	paho3 "github.com/eclipse/paho.mqtt.golang"
-)
 
-// startBinary runs the broker binary with only MQTT on and returns the
-// process and its MQTT address (from the startup log).
-func startBinary(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
-	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "broker.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`node: { data_dir: %q }
-listeners:
-  amqp:  { addr: "" }
-  mqtt:  { addr: "127.0.0.1:0" }
-  stomp: { addr: "" }
-  ws:    { addr: "" }
-  aws:   { addr: "" }
-  admin: { addr: "" }
-`, dataDir)), 0o600)
-	cmd := exec.Command(bin, "--config", cfg)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`listener up.*proto=mqtt addr=(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	addr := ""
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-		}
-		if strings.Contains(sc.Text(), "broker started") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if addr == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("broker did not report its MQTT address")
-	}
-	return cmd, addr
-}
+	"github.com/omnibroker/broker/test"
+)
 
 // kill -9 of the broker while a QoS 1 publisher streams to a persistent
 // session: after a restart every PUBACKed message reaches the session.
 func TestKill9PersistentSession(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := test.BuildBroker(t)
 	data := filepath.Join(t.TempDir(), "data")
-	cmd, addr := startBinary(t, bin, data)
+	cmd, addr := test.StartBinary(t, bin, data, "mqtt")
 	sub := connect(t, pahoOpts(addr, "durable-sub").SetCleanSession(false))
 	wait(t, sub.Subscribe("orders/#", 1, nil))
 	sub.Disconnect(100)
@@ -104,7 +58,7 @@ func TestKill9PersistentSession(t *testing.T) {
 	pub.Disconnect(0)
 	wg.Wait()
 
-	cmd2, addr2 := startBinary(t, bin, data)
+	cmd2, addr2 := test.StartBinary(t, bin, data, "mqtt")
 	defer func() { cmd2.Process.Signal(syscall.SIGTERM); cmd2.Wait() }()
 	var gmu sync.Mutex
 	got := map[int]int{}
