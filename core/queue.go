@@ -2,7 +2,6 @@ package core
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -166,10 +165,6 @@ func (b *Broker) DeclareQueue(cfg QueueConfig) (QueueInfo, error) {
 			return QueueInfo{}, fmt.Errorf("inequivalent arg for queue '%s': %w", cfg.Name, ErrPrecondition)
 		}
 		return q.info(), nil
-	}
-	if strings.HasPrefix(cfg.Name, "amq.") && !strings.HasPrefix(cfg.Name, "amq.gen-") && !strings.HasPrefix(cfg.Name, "amq.rabbitmq.reply-to") {
-		b.mu.Unlock()
-		return QueueInfo{}, fmt.Errorf("queue name '%s' contains reserved prefix 'amq.*': %w", cfg.Name, ErrAccessDenied)
 	}
 	if cfg.Durable && b.eng != nil {
 		if err := b.persistQueue(cfg, b.now()); err != nil {

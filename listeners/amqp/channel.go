@@ -372,6 +372,10 @@ func (ch *channel) queueDeclare(m *frame.QueueDeclare) error {
 	}
 	if name == "" {
 		name = randomName("amq.gen-")
+	} else if strings.HasPrefix(name, "amq.") {
+		// RabbitMQ reserves amq.* queue names for the server (server-named
+		// amq.gen-* queues, direct reply-to).
+		return newErr(ReplyAccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	cfg, err := queueConfig(name, m.Durable, m.Exclusive, m.AutoDelete, c.id, m.Arguments)
 	if err != nil {

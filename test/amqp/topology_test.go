@@ -345,3 +345,21 @@ func TestRedeclareWithOtherIntegerWidths(t *testing.T) {
 	_, err = ch.QueueDeclare("widths", true, false, false, false, amqp.Table{"x-max-length": int16(11), "x-dead-letter-exchange": "dlx"})
 	wantCode(t, err, 406)
 }
+
+// A client may not declare amq.* queues (403), as in RabbitMQ; other
+// protocols' names are not reserved by the core.
+func TestReservedQueuePrefix(t *testing.T) {
+	b := test.StartBroker(t)
+	c := dial(t, b)
+	ch := channel(t, c)
+	_, err := ch.QueueDeclare("amq.mine", false, false, false, false, nil)
+	if ae := wantCode(t, err, 403); !strings.Contains(ae.Reason, "reserved prefix") {
+		t.Fatalf("reason %q", ae.Reason)
+	}
+	ch = channel(t, c)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	must(t, err)
+	if !strings.HasPrefix(q.Name, "amq.gen-") {
+		t.Fatalf("server-named queue %q", q.Name)
+	}
+}
