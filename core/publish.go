@@ -66,6 +66,9 @@ func (b *Broker) Publish(exchangeName, key string, m *Message, done func(error))
 		return PublishResult{}, fmt.Errorf("no exchange '%s' in vhost '/': %w", exchangeName, ErrNotFound)
 	}
 	qs = b.routeLocked(x, m, qs, 0)
+	if len(qs) > containsScanMax && anyMultiBound(qs) {
+		qs = dedupQueues(qs)
+	}
 	b.mu.RUnlock()
 	b.stats.Published.Add(1)
 	if len(qs) == 0 {
@@ -130,11 +133,38 @@ func (b *Broker) routeLocked(x *exchange, m *Message, qs []*queue, depth int) []
 	return qs
 }
 
+// containsScanMax bounds the linear duplicate check during routing; past
+// it, Publish removes duplicates once with a set (a queue bound twice with
+// matching keys still gets one copy, as in RabbitMQ).
+const containsScanMax = 64
+
+// anyMultiBound reports whether some queue has several bindings (b.mu
+// held): only then can routing reach it twice.
+func anyMultiBound(qs []*queue) bool {
+	for _, q := range qs {
+		if len(q.bindings) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+func dedupQueues(qs []*queue) []*queue {
+	seen := make(map[*queue]struct{}, len(qs))
+	out := qs[:0]
+	for _, q := range qs {
+		if _, ok := seen[q]; !ok {
+			seen[q] = struct{}{}
+			out = append(out, q)
+		}
+	}
+	clear(qs[len(out):])
+	return out
+}
+
 func containsQueue(qs []*queue, q *queue) bool {
-	if len(qs) > 64 {
-		// Fan-out to many queues: bindings already point at distinct
-		// queues in the common case; a linear scan would be quadratic.
-		return false
+	if len(qs) > containsScanMax {
+		return false // Publish dedups large fan-outs with a set
 	}
 	for _, x := range qs {
 		if x == q {

@@ -199,3 +199,21 @@ func TestTopicManyBindings(t *testing.T) {
 		t.Fatalf("routed %d, want 4", r.Routed)
 	}
 }
+
+// A queue bound twice with matching keys gets one copy, also in a fan-out
+// wider than the linear duplicate check.
+func TestOneCopyPerQueueInLargeFanout(t *testing.T) {
+	b := newTestBroker(t, "")
+	for i := 0; i < 100; i++ {
+		n := fmt.Sprintf("q%d", i)
+		mustQueue(t, b, QueueConfig{Name: n})
+		b.Bind(Binding{Source: "amq.topic", Destination: n, Key: "a.*"})
+		b.Bind(Binding{Source: "amq.topic", Destination: n, Key: "a.#"})
+	}
+	if r := publish(t, b, "amq.topic", "a.b", "x"); r.Routed != 100 {
+		t.Fatalf("routed %d copies to 100 queues", r.Routed)
+	}
+	if got := getBodies(t, b, "q99", 10); len(got) != 1 {
+		t.Fatalf("q99 got %d copies", len(got))
+	}
+}
