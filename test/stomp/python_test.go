@@ -9,9 +9,8 @@ import (
 	"github.com/omnibroker/broker/test"
 )
 
-// pyScript drives Debian's python3-stomp (stomp.py 8) through the basics:
-// persistent SEND with receipt, client-individual SUBSCRIBE, ACK, NACK
-// redelivery (1.1+), a transaction, a topic, and DISCONNECT with receipt.
+// pyScript drives Debian's python3-stomp (stomp.py 8) over TCP or TLS
+// through pyScenario.
 const pyScript = `
 import sys, time, threading, stomp
 host, port, ver, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -20,12 +19,28 @@ kw = {} if ver == '1.0' else {'heartbeats': (2000, 2000)}
 conn = cls([(host, port)], **kw)
 if ca:
     conn.set_ssl(for_hosts=[(host, port)], ca_certs=ca)
+tag = ver + ('-tls' if ca else '')
+` + pyScenario
+
+// pyScenario is the stomp.py scenario shared by every transport: persistent
+// SEND with receipt, client-individual SUBSCRIBE, ACK, NACK redelivery
+// (1.1+), a transaction, a topic, and DISCONNECT. The transport prefix
+// defines conn (an unconnected stomp.py connection), ver ("1.0", "1.1" or
+// "1.2") and tag (unique per run, names the queue).
+const pyScenario = `
 got = []
+receipts = []
 cv = threading.Condition()
 class L(stomp.ConnectionListener):
+    def on_connected(self, frame):
+        print('VERSION', frame.headers.get('version'))
     def on_message(self, frame):
         with cv:
             got.append(frame)
+            cv.notify_all()
+    def on_receipt(self, frame):
+        with cv:
+            receipts.append(frame.headers.get('receipt-id'))
             cv.notify_all()
     def on_error(self, frame):
         print('ERROR', frame.headers, frame.body)
@@ -35,8 +50,14 @@ def wait(n):
     with cv:
         if not cv.wait_for(lambda: len(got) >= n, timeout=5):
             print('TIMEOUT', len(got)); sys.exit(1)
-q = '/queue/py-' + ver + ('-tls' if ca else '')
+def wait_receipt(r):
+    with cv:
+        if not cv.wait_for(lambda: r in receipts, timeout=5):
+            print('NO_RECEIPT', r, receipts); sys.exit(1)
+    print('RECEIPT', r)
+q = '/queue/py-' + tag
 conn.send(q, 'hello ' + ver, content_type='text/plain', headers={'persistent': 'true', 'x-k': 'v:1', 'receipt': 'r1'})
+wait_receipt('r1')
 sid = 'sub-1'
 if ver == '1.0':
     conn.subscribe(q, id=sid, ack='client')
@@ -72,7 +93,16 @@ time.sleep(0.2)
 conn.send('/topic/py.a.b', 'topic!')
 wait(n + 2)
 print('TOPIC', got[-1].body, got[-1].headers.get('destination'))
-conn.disconnect()
+# the ACKs took effect: after resubscribing, an unacked message would be
+# redelivered ahead of a new one
+conn.unsubscribe(sid)
+conn.subscribe(q, id='sub-2', ack='auto')
+conn.send(q, 'last')
+wait(n + 3)
+print('AFTER_RESUB', got[-1].body)
+# stomp.py's disconnect() may return before the listeners see the receipt
+conn.disconnect(receipt='bye')
+wait_receipt('bye')
 print('DONE')
 `
 
@@ -88,9 +118,11 @@ func runPy(t *testing.T, addr, ver, ca string) string {
 
 func checkPy(t *testing.T, out, ver string) {
 	t.Helper()
-	want := []string{"BODY hello " + ver + " v:1 text/plain", "BEFORE_COMMIT 0", "AFTER_COMMIT in-tx", "TOPIC topic! /topic/py.a.b", "DONE"}
+	want := []string{"RECEIPT r1", "BODY hello " + ver + " v:1 text/plain", "BEFORE_COMMIT 0", "AFTER_COMMIT in-tx",
+		"TOPIC topic! /topic/py.a.b", "AFTER_RESUB last", "RECEIPT bye", "DONE"}
 	if ver != "1.0" {
-		want = append(want, "REDELIVERED true")
+		// STOMP 1.1/1.2: CONNECTED carries the negotiated version.
+		want = append(want, "REDELIVERED true", "VERSION "+ver)
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
