@@ -54,6 +54,8 @@ type conn struct {
 	writing    bool              // a writer goroutine is running
 	finished   bool              // the socket is closed: nothing more is queued
 	outAliases map[string]uint16 // topic aliases towards the client (writer only)
+	lastKey    string            // last routing key mapped by topicOfLocked
+	lastTopic  string            // its topic
 	ctrl       [][]byte          // encoded control packets, in order
 	pending    []*outMsg
 	inflight   window // outbound QoS 1/2 awaiting PUBACK/PUBREC

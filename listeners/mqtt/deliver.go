@@ -27,9 +27,7 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<
 // message for the writer.
 func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscription) bool {
 	m := d.Message
-	topic := keyToTopic(m.RoutingKey)
 	pubQoS := publishedQoS(m)
-	o := &outMsg{d: d, ref: ref, msg: m, topic: topic}
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
@@ -40,6 +38,8 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 		c.mu.Unlock()
 		return false
 	}
+	topic := c.topicOfLocked(m.RoutingKey)
+	o := &outMsg{d: d, ref: ref, msg: m, topic: topic}
 	s := c.sess
 	matched := false
 	s.mu.Lock()
@@ -86,6 +86,16 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 	c.wakeLocked()
 	c.mu.Unlock()
 	return true
+}
+
+// topicOfLocked maps a routing key back to its topic (c.mu held). The
+// last mapping is kept: a subscriber usually gets one topic many times in a
+// row, and this saves an allocation per delivery.
+func (c *conn) topicOfLocked(key string) string {
+	if key != c.lastKey || c.lastTopic == "" {
+		c.lastKey, c.lastTopic = key, keyToTopic(key)
+	}
+	return c.lastTopic
 }
 
 // enqueue queues messages that did not come from a core consumer
@@ -208,6 +218,19 @@ func (c *conn) writeLoop() {
 		now := time.Now()
 		settle = settle[:0]
 		for _, o := range batch {
+			if c.version != 5 && len(o.topic) <= 0xFFFF {
+				// MQTT 3.1/3.1.1: no properties, nothing to drop: encode
+				// straight into the write buffer.
+				if err := writePublish311(bw, o); err != nil {
+					c.writeFailed()
+					return
+				}
+				c.h.stats.PublishOut.Add(1)
+				if o.qos == 0 {
+					settle = append(settle, o)
+				}
+				continue
+			}
 			buf.Reset()
 			if !c.encodePublish(&buf, o, now) {
 				settle = append(settle, o)
@@ -273,6 +296,50 @@ func (c *conn) writeFailed() {
 	c.writerIdleLocked()
 	c.mu.Unlock()
 	c.nc.Close()
+}
+
+// writePublish311 writes o as an MQTT 3.1/3.1.1 PUBLISH into w, the same
+// bytes as packets.Packet.PublishEncode: fixed header (DUP, QoS, RETAIN)
+// [MQTT-3.3.1], topic name as a UTF-8 string [MQTT-3.3.2-1], packet id
+// when QoS > 0 [MQTT-2.3.1-1], then the payload.
+func writePublish311(w *bufio.Writer, o *outMsg) error {
+	var hdr [16]byte
+	dup := o.qos > 0 && o.d != nil && o.d.Redelivered // [MQTT-3.3.1-1] [MQTT-3.3.1-2]
+	b := packets.Publish<<4 | o.qos<<1
+	if dup {
+		b |= 1 << 3
+	}
+	if o.retain {
+		b |= 1
+	}
+	hdr[0] = b
+	rem := 2 + len(o.topic) + len(o.msg.Body)
+	if o.qos > 0 {
+		rem += 2
+	}
+	n := 1
+	for { // Variable Byte Integer [MQTT-1.5.5-1]
+		eb := byte(rem % 128)
+		rem /= 128
+		if rem > 0 {
+			eb |= 0x80
+		}
+		hdr[n] = eb
+		n++
+		if rem == 0 {
+			break
+		}
+	}
+	hdr[n], hdr[n+1] = byte(len(o.topic)>>8), byte(len(o.topic))
+	n += 2
+	w.Write(hdr[:n])
+	w.WriteString(o.topic)
+	if o.qos > 0 {
+		hdr[0], hdr[1] = byte(o.id>>8), byte(o.id)
+		w.Write(hdr[:2])
+	}
+	_, err := w.Write(o.msg.Body)
+	return err
 }
 
 // encodePublish writes o as a PUBLISH into buf. It returns false when the

@@ -8,6 +8,9 @@ import (
 // '/' separates levels and becomes '.', a '.' inside a level travels as '/'
 // (ARCHITECTURE.md "How each front door maps onto the core").
 func topicToKey(topic string) string {
+	if !strings.ContainsAny(topic, "/.") {
+		return topic // one level, no dot: the same string, no allocation
+	}
 	b := []byte(topic)
 	for i, c := range b {
 		switch c {
