@@ -57,6 +57,9 @@ func (r *Request) Decode(v any) error {
 		if len(bytes.TrimSpace(body)) == 0 {
 			body = []byte("{}")
 		}
+		if decodeFast(v, body) {
+			return nil
+		}
 	} else {
 		tree := QueryTree(r.Form, r.Service.QueryRules)
 		var err error

@@ -155,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	} else {
 		r.Protocol = Query
 	}
-	body, err := io.ReadAll(io.LimitReader(hr.Body, s.opts.MaxBody+1))
+	body, err := readBody(hr, s.opts.MaxBody)
 	if err != nil {
 		writeError(w, r.Protocol, r.Service, reqID, Errorf("InvalidRequest", "The request body could not be read."))
 		return
@@ -202,6 +202,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	s.writeResult(w, r, res)
+}
+
+// readBody reads at most max+1 bytes of the body like io.ReadAll, but
+// starting with a buffer of the announced Content-Length (+1 for the final
+// EOF read), so a batch is not grown and copied several times.
+func readBody(hr *http.Request, max int64) ([]byte, error) {
+	lr := io.LimitReader(hr.Body, max+1)
+	n := hr.ContentLength
+	if n <= 0 || n > max {
+		return io.ReadAll(lr)
+	}
+	b := make([]byte, 0, n+1)
+	for {
+		k, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (s *Server) parseQuery(r *Request, body []byte) *Error {
@@ -310,6 +335,17 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 	if r.Protocol == JSON {
 		if res == nil {
 			out = []byte("{}")
+		} else if a, ok := res.(JSONAppender); ok {
+			bp := resultBufs.Get().(*[]byte)
+			defer func() {
+				if cap(out) <= maxPooledResult {
+					*bp = out[:0]
+					resultBufs.Put(bp)
+				}
+			}()
+			if out, ok = a.AppendJSON((*bp)[:0]); !ok {
+				out, err = marshalJSON(res)
+			}
 		} else {
 			out, err = marshalJSON(res)
 		}
@@ -327,6 +363,13 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
 }
+
+// resultBufs recycles the buffers of JSONAppender results (the response
+// writer copies the bytes before writeResult returns).
+var resultBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledResult keeps exceptionally large results out of the pool.
+const maxPooledResult = 1 << 20
 
 // marshalJSON encodes v without HTML escaping (AWS sends "<" as is).
 func marshalJSON(v any) ([]byte, error) {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -127,12 +128,43 @@ func (s *sigV4) verify(r *http.Request, body []byte, secret string) bool {
 	crSum := sha256.Sum256([]byte(cr.String()))
 	scope := s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request"
 	sts := "AWS4-HMAC-SHA256\n" + s.AmzDate + "\n" + scope + "\n" + hex.EncodeToString(crSum[:])
-	key := hmacSHA256([]byte("AWS4"+secret), s.Date)
-	key = hmacSHA256(key, s.Region)
-	key = hmacSHA256(key, s.Service)
-	key = hmacSHA256(key, "aws4_request")
+	key := signingKey(secret, s.Date, s.Region, s.Service)
 	want := hex.EncodeToString(hmacSHA256(key, sts))
 	return hmac.Equal([]byte(want), []byte(strings.ToLower(s.Signature)))
+}
+
+// signingKeys caches derived SigV4 signing keys: the four HMACs depend only
+// on the secret and the credential scope, which change once a day per
+// client (AWS SigV4 "Calculate the signature": the signing key "can be
+// cached"). The secret is part of the cache key, so a changed password
+// never reuses an old key.
+var signingKeys struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// maxSigningKeys bounds the cache; it is emptied when full (dates roll over).
+const maxSigningKeys = 1024
+
+func signingKey(secret, date, region, service string) []byte {
+	ck := secret + "\x00" + date + "\x00" + region + "\x00" + service
+	signingKeys.mu.Lock()
+	key, ok := signingKeys.m[ck]
+	signingKeys.mu.Unlock()
+	if ok {
+		return key
+	}
+	key = hmacSHA256([]byte("AWS4"+secret), date)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	key = hmacSHA256(key, "aws4_request")
+	signingKeys.mu.Lock()
+	if signingKeys.m == nil || len(signingKeys.m) >= maxSigningKeys {
+		signingKeys.m = make(map[string][]byte)
+	}
+	signingKeys.m[ck] = key
+	signingKeys.mu.Unlock()
+	return key
 }
 
 func hmacSHA256(key []byte, data string) []byte {
