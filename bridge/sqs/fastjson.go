@@ -61,6 +61,9 @@ func (in *sendIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 			}
 			var empty bool
 			empty, ok = sc.Array(func(sc *awsapi.JSONScanner) bool {
+				if in.Entries == nil {
+					in.Entries = make([]sendIn, 0, maxBatch) // one allocation for a full batch
+				}
 				in.Entries = append(in.Entries, sendIn{})
 				return in.Entries[len(in.Entries)-1].DecodeFastJSON(sc)
 			})
@@ -104,6 +107,9 @@ func (in *handleIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 			}
 			var empty bool
 			empty, ok = sc.Array(func(sc *awsapi.JSONScanner) bool {
+				if in.Entries == nil {
+					in.Entries = make([]handleIn, 0, maxBatch) // one allocation for a full batch
+				}
 				in.Entries = append(in.Entries, handleIn{})
 				return in.Entries[len(in.Entries)-1].DecodeFastJSON(sc)
 			})

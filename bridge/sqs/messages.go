@@ -436,6 +436,9 @@ func (s *Service) receiveMessage(r *awsapi.Request) (any, error) {
 	}
 	sysNames := append(append([]string(nil), in.AttributeNames...), in.MessageSystemAttributeNames...)
 	out := receiveOut{}
+	if len(ds) > 0 {
+		out.Messages = make([]messageOut, 0, len(ds))
+	}
 	for _, d := range ds {
 		out.Messages = append(out.Messages, s.messageOut(r, name, d, sysNames, in.MessageAttributeNames))
 	}

@@ -80,6 +80,10 @@ func md5Hex(b []byte) string {
 // #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
 func validChars(s string) bool {
 	for i := 0; i < len(s); {
+		if c := s[i]; c >= 0x20 && c < utf8.RuneSelf || c == 0x9 || c == 0xA || c == 0xD {
+			i++ // ASCII fast path: same verdict as below
+			continue
+		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n <= 1 {
 			return false
