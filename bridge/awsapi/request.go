@@ -66,6 +66,9 @@ func (r *Request) Decode(v any) error {
 		if body, err = json.Marshal(tree); err != nil {
 			return Errorf("InvalidParameterValue", "The request has malformed parameters.")
 		}
+		if decodeFast(v, body) {
+			return nil
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

@@ -1,0 +1,42 @@
+package awsapi
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestSigningKeyCache: the cached key equals the four-HMAC derivation of
+// AWS SigV4 "Calculate the signature", and a changed secret or scope never
+// gets another entry's key.
+func TestSigningKeyCache(t *testing.T) {
+	derive := func(secret, date, region, service string) []byte {
+		k := hmacSHA256([]byte("AWS4"+secret), date)
+		k = hmacSHA256(k, region)
+		k = hmacSHA256(k, service)
+		return hmacSHA256(k, "aws4_request")
+	}
+	cases := [][4]string{
+		{"guest", "20261125", "us-east-1", "sqs"},
+		{"other", "20261125", "us-east-1", "sqs"},
+		{"guest", "20261126", "us-east-1", "sqs"},
+		{"guest", "20261125", "eu-west-1", "sqs"},
+		{"guest", "20261125", "us-east-1", "sns"},
+	}
+	for round := 0; round < 2; round++ { // the second round is served from the cache
+		for _, c := range cases {
+			got := signingKey(c[0], c[1], c[2], c[3])
+			if want := derive(c[0], c[1], c[2], c[3]); !bytes.Equal(got, want) {
+				t.Fatalf("round %d %v: cached key differs from the derivation", round, c)
+			}
+		}
+	}
+	for i := 0; i < maxSigningKeys+10; i++ { // overflow empties the cache; keys stay right
+		signingKey("s", string(rune('a'+i%26))+string(rune(i)), "r", "sqs")
+	}
+	if len(signingKeys.m) > maxSigningKeys {
+		t.Fatalf("cache holds %d keys, bound is %d", len(signingKeys.m), maxSigningKeys)
+	}
+	if got, want := signingKey("guest", "20261125", "us-east-1", "sqs"), derive("guest", "20261125", "us-east-1", "sqs"); !bytes.Equal(got, want) {
+		t.Fatal("key after overflow differs")
+	}
+}
