@@ -95,6 +95,7 @@ func (s *sigV4) setCredential(v string) bool {
 // sign" / "Calculate the signature".
 func (s *sigV4) verify(r *http.Request, body []byte, secret string) bool {
 	var cr strings.Builder
+	cr.Grow(512)
 	cr.WriteString(r.Method)
 	cr.WriteByte('\n')
 	path, rawQuery, _ := strings.Cut(r.RequestURI, "?")
@@ -184,11 +185,32 @@ func headerValue(r *http.Request, name string) string {
 		return strconv.FormatInt(r.ContentLength, 10)
 	}
 	vs := r.Header.Values(name)
+	if len(vs) == 1 && trimmed(vs[0]) {
+		return vs[0] // already what Fields+Join below would give
+	}
 	out := make([]string, len(vs))
 	for i, v := range vs {
 		out[i] = strings.Join(strings.Fields(v), " ")
 	}
 	return strings.Join(out, ",")
+}
+
+// trimmed reports whether v is printable ASCII with single inner spaces
+// and none at either end, i.e. strings.Join(strings.Fields(v), " ") == v.
+func trimmed(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == ' ' {
+			if i == 0 || i == len(v)-1 || v[i-1] == ' ' {
+				return false
+			}
+			continue
+		}
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalQuery sorts and re-encodes a raw query string; the presigned

@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,14 @@ func TestSigningKeyCache(t *testing.T) {
 	}
 	if got, want := signingKey("guest", "20261125", "us-east-1", "sqs"), derive("guest", "20261125", "us-east-1", "sqs"); !bytes.Equal(got, want) {
 		t.Fatal("key after overflow differs")
+	}
+}
+
+func TestTrimmedMatchesFieldsJoin(t *testing.T) {
+	for _, v := range []string{"", "a", "a b", "a  b", " a", "a ", "a\tb", "AWS4-HMAC-SHA256 x", "\u00a0a", "a\u0085", "x;y=z", "  "} {
+		want := strings.Join(strings.Fields(v), " ") == v
+		if got := trimmed(v); got && !want {
+			t.Errorf("trimmed(%q) = true, but Fields+Join changes it", v)
+		}
 	}
 }
