@@ -136,6 +136,9 @@ func TestStompPyWebSocket(t *testing.T) {
 				if w := "SUBPROTOCOL " + c.want(v); !strings.Contains(out, w) {
 					t.Fatalf("stomp.py %s over %s: missing %q in:\n%s", v, url, w, out)
 				}
+				if c.ca != "" && !strings.Contains(out, "TLS TLSv1.3") {
+					t.Fatalf("stomp.py %s over %s: not on TLS 1.3:\n%s", v, url, out)
+				}
 				if strings.Contains(out, "FRAMING") {
 					t.Fatalf("stomp.py %s over %s: a WebSocket message was not exactly one frame:\n%s", v, url, out)
 				}
