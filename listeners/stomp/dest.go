@@ -1,6 +1,7 @@
 package stomp
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/omnibroker/broker/core"
@@ -45,6 +46,11 @@ func (c *conn) parseDest(s string) (dest, error) {
 	case strings.HasPrefix(s, "/queue/"):
 		d.kind, d.queue = destQueue, s[len("/queue/"):]
 		d.key = d.queue
+		if strings.HasPrefix(d.queue, "amq.") {
+			// RabbitMQ STOMP: /queue/ declares on first use, and amq.* queue
+			// names are the server's (reach existing ones with /amq/queue/).
+			return dest{}, fmt.Errorf("queue name '%s' contains reserved prefix 'amq.*': %w", d.queue, core.ErrAccessDenied)
+		}
 	case strings.HasPrefix(s, "/topic/"):
 		d.kind, d.exchange, d.key = destTopic, topicExchange, topicKey(s[len("/topic/"):])
 	case strings.HasPrefix(s, "/exchange/"):
