@@ -56,9 +56,6 @@ type Message struct {
 	Sequence   uint64    // per-queue sequence number (FIFO queues), set on delivery copies
 }
 
-// Size is the accounted size of a message: body length plus a rough header cost.
-func (m *Message) Size() int { return len(m.Body) }
-
 // Clone returns a shallow copy whose Headers table is shared (tables are
 // immutable once published).
 func (m *Message) Clone() *Message {
