@@ -9,67 +9,70 @@ import "github.com/omnibroker/broker/bridge/awsapi"
 // attributes, null, unknown members...) makes awsapi.Request.Decode fall
 // back to encoding/json, so results and errors stay the same.
 
-// once marks member bit in seen; a repeated member falls back (encoding/json
-// merges repeats in ways not worth copying).
-func once(seen *uint32, bit uint32) bool {
-	if *seen&bit != 0 {
-		return false
+// firstMember marks name in seen by its index in members. An unknown member
+// or a repeated one falls back (encoding/json merges repeats in ways not
+// worth copying).
+func firstMember(seen *uint32, members []string, name []byte) bool {
+	for i, m := range members {
+		if string(name) == m {
+			if *seen&(1<<i) != 0 {
+				return false
+			}
+			*seen |= 1 << i
+			return true
+		}
 	}
-	*seen |= bit
-	return true
+	return false
 }
+
+// decodeEntries fills a batch's Entries, with one allocation for a full batch.
+func decodeEntries[T any, PT interface {
+	*T
+	DecodeFastJSON(*awsapi.JSONScanner) bool
+}](sc *awsapi.JSONScanner, entries *[]T) bool {
+	empty, ok := sc.Array(func(sc *awsapi.JSONScanner) bool {
+		if *entries == nil {
+			*entries = make([]T, 0, maxBatch)
+		}
+		var zero T
+		*entries = append(*entries, zero)
+		return PT(&(*entries)[len(*entries)-1]).DecodeFastJSON(sc)
+	})
+	if empty {
+		*entries = []T{}
+	}
+	return ok
+}
+
+var (
+	sendMembers    = []string{"QueueUrl", "Id", "MessageBody", "DelaySeconds", "MessageGroupId", "MessageDeduplicationId", "Entries"}
+	handleMembers  = []string{"QueueUrl", "Id", "ReceiptHandle", "VisibilityTimeout", "Entries"}
+	receiveMembers = []string{"QueueUrl", "AttributeNames", "MessageSystemAttributeNames", "MessageAttributeNames", "MaxNumberOfMessages", "VisibilityTimeout", "WaitTimeSeconds", "ReceiveRequestAttemptId"}
+)
 
 // DecodeFastJSON implements awsapi.FastJSON.
 func (in *sendIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 	var seen uint32
 	return sc.Object(func(sc *awsapi.JSONScanner, name []byte) bool {
+		if !firstMember(&seen, sendMembers, name) {
+			return false
+		}
 		var ok bool
 		switch string(name) {
 		case "QueueUrl":
-			if !once(&seen, 1) {
-				return false
-			}
 			in.QueueUrl, ok = sc.String()
 		case "Id":
-			if !once(&seen, 2) {
-				return false
-			}
 			in.Id, ok = sc.String()
 		case "MessageBody":
-			if !once(&seen, 4) {
-				return false
-			}
 			in.MessageBody, ok = sc.StringPtr()
 		case "DelaySeconds":
-			if !once(&seen, 8) {
-				return false
-			}
 			ok = sc.Int(&in.DelaySeconds)
 		case "MessageGroupId":
-			if !once(&seen, 16) {
-				return false
-			}
 			in.MessageGroupId, ok = sc.StringPtr()
 		case "MessageDeduplicationId":
-			if !once(&seen, 32) {
-				return false
-			}
 			in.MessageDeduplicationId, ok = sc.StringPtr()
 		case "Entries":
-			if !once(&seen, 64) {
-				return false
-			}
-			var empty bool
-			empty, ok = sc.Array(func(sc *awsapi.JSONScanner) bool {
-				if in.Entries == nil {
-					in.Entries = make([]sendIn, 0, maxBatch) // one allocation for a full batch
-				}
-				in.Entries = append(in.Entries, sendIn{})
-				return in.Entries[len(in.Entries)-1].DecodeFastJSON(sc)
-			})
-			if empty {
-				in.Entries = []sendIn{}
-			}
+			ok = decodeEntries(sc, &in.Entries)
 		}
 		return ok
 	})
@@ -79,43 +82,21 @@ func (in *sendIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 func (in *handleIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 	var seen uint32
 	return sc.Object(func(sc *awsapi.JSONScanner, name []byte) bool {
+		if !firstMember(&seen, handleMembers, name) {
+			return false
+		}
 		var ok bool
 		switch string(name) {
 		case "QueueUrl":
-			if !once(&seen, 1) {
-				return false
-			}
 			in.QueueUrl, ok = sc.String()
 		case "Id":
-			if !once(&seen, 2) {
-				return false
-			}
 			in.Id, ok = sc.String()
 		case "ReceiptHandle":
-			if !once(&seen, 4) {
-				return false
-			}
 			in.ReceiptHandle, ok = sc.StringPtr()
 		case "VisibilityTimeout":
-			if !once(&seen, 8) {
-				return false
-			}
 			ok = sc.Int(&in.VisibilityTimeout)
 		case "Entries":
-			if !once(&seen, 16) {
-				return false
-			}
-			var empty bool
-			empty, ok = sc.Array(func(sc *awsapi.JSONScanner) bool {
-				if in.Entries == nil {
-					in.Entries = make([]handleIn, 0, maxBatch) // one allocation for a full batch
-				}
-				in.Entries = append(in.Entries, handleIn{})
-				return in.Entries[len(in.Entries)-1].DecodeFastJSON(sc)
-			})
-			if empty {
-				in.Entries = []handleIn{}
-			}
+			ok = decodeEntries(sc, &in.Entries)
 		}
 		return ok
 	})
@@ -125,47 +106,26 @@ func (in *handleIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 func (in *receiveIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 	var seen uint32
 	return sc.Object(func(sc *awsapi.JSONScanner, name []byte) bool {
+		if !firstMember(&seen, receiveMembers, name) {
+			return false
+		}
 		var ok bool
 		switch string(name) {
 		case "QueueUrl":
-			if !once(&seen, 1) {
-				return false
-			}
 			in.QueueUrl, ok = sc.String()
 		case "AttributeNames":
-			if !once(&seen, 2) {
-				return false
-			}
 			in.AttributeNames, ok = sc.Strings()
 		case "MessageSystemAttributeNames":
-			if !once(&seen, 4) {
-				return false
-			}
 			in.MessageSystemAttributeNames, ok = sc.Strings()
 		case "MessageAttributeNames":
-			if !once(&seen, 8) {
-				return false
-			}
 			in.MessageAttributeNames, ok = sc.Strings()
 		case "MaxNumberOfMessages":
-			if !once(&seen, 16) {
-				return false
-			}
 			ok = sc.Int(&in.MaxNumberOfMessages)
 		case "VisibilityTimeout":
-			if !once(&seen, 32) {
-				return false
-			}
 			ok = sc.Int(&in.VisibilityTimeout)
 		case "WaitTimeSeconds":
-			if !once(&seen, 64) {
-				return false
-			}
 			ok = sc.Int(&in.WaitTimeSeconds)
 		case "ReceiveRequestAttemptId":
-			if !once(&seen, 128) {
-				return false
-			}
 			in.ReceiveRequestAttemptId, ok = sc.String()
 		}
 		return ok
