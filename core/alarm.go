@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// Memory alarm: like RabbitMQ's memory high watermark, publishers are
-// blocked (front doors stop reading from publishing connections and AMQP
-// sends connection.blocked) while the process's Go heap is above the limit,
+// Memory alarm: a memory high watermark. Publishers are blocked (front
+// doors stop reading from publishing connections and tell clients whose
+// protocol can say so) while the process's Go heap is above the limit,
 // and unblocked when it falls below 90% of it.
 
 type alarm struct {

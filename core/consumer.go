@@ -102,7 +102,7 @@ func (c *Consumer) Resume() {
 }
 
 // Cancel stops deliveries. Unacked deliveries stay leased and may still be
-// acked or nacked (AMQP basic.cancel); use Close to requeue them.
+// acked or nacked after the cancel; use Close to requeue them.
 func (c *Consumer) Cancel() { c.cancel(false) }
 
 // Close stops deliveries and requeues every unacked delivery of this consumer.

@@ -12,7 +12,7 @@ import (
 // protocol reads back with the same types on another.
 type Table map[string]any
 
-// Decimal is a fixed-point number: Value * 10^-Scale (AMQP decimal-value).
+// Decimal is a fixed-point number: Value * 10^-Scale.
 type Decimal struct {
 	Scale uint8
 	Value int32

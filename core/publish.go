@@ -135,7 +135,7 @@ func (b *Broker) routeLocked(x *exchange, m *Message, qs []*queue, depth int) []
 
 // containsScanMax bounds the linear duplicate check during routing; past
 // it, Publish removes duplicates once with a set (a queue bound twice with
-// matching keys still gets one copy, as in RabbitMQ).
+// matching keys still gets one copy).
 const containsScanMax = 64
 
 // anyMultiBound reports whether some queue has several bindings (b.mu
@@ -428,7 +428,7 @@ func (b *Broker) flushDeadLetters(dl []*deadLetter) {
 	}
 }
 
-// addDeath returns headers with the RabbitMQ-style x-death list updated.
+// addDeath returns headers with the x-death list (the de-facto dead-letter record) updated.
 func addDeath(h Table, queue, reason string, orig *Message, now time.Time) Table {
 	out := make(Table, len(h)+3)
 	for k, v := range h {

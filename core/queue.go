@@ -211,8 +211,8 @@ func (b *Broker) Queues() []QueueInfo {
 	return out
 }
 
-// UpdateQueue changes a queue's settings in place (for example SQS
-// SetQueueAttributes). fn must not change Name, Durable or FIFO.
+// UpdateQueue changes a queue's settings in place (attribute changes
+// after creation). fn must not change Name, Durable or FIFO.
 func (b *Broker) UpdateQueue(name string, fn func(*QueueConfig) error) error {
 	q, err := b.queue(name)
 	if err != nil {

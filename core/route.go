@@ -8,8 +8,8 @@ import (
 	"sync"
 )
 
-// Filter decides whether a message passes a binding (for example an SNS
-// filter policy, compiled by the front door that registered its kind).
+// Filter decides whether a message passes a binding (for example a
+// message-attribute policy, compiled by the front door that registered its kind).
 type Filter interface {
 	Match(m *Message) bool
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // User is a broker account. Name and password are also the SigV4 access key
-// id and secret for the AWS APIs.
+// id and secret for HTTP request signing.
 type User struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
