@@ -127,17 +127,24 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 		return batch, dl
 	}
 	now := q.b.now()
+	var skip []*Consumer // selector consumers with nothing eligible this round
 	for len(batch) < dispatchBatch && q.nready > 0 {
-		c := q.pickConsumerLocked()
+		c := q.pickConsumerLocked(skip)
 		if c == nil {
 			break
 		}
 		var e *entry
 		e, dl = q.takeReadyLocked(c, now, dl, nil)
 		if e == nil {
-			if c.opts.Selector != nil || q.cfg.FIFO {
-				// Nothing eligible for this consumer: stop this round to avoid
-				// spinning; arrivals, acks and timers kick again.
+			if c.opts.Selector != nil {
+				// Nothing matches this consumer's selector: let the others
+				// take what they match.
+				skip = append(skip, c)
+				continue
+			}
+			if q.cfg.FIFO {
+				// Every ready group is locked, for every consumer: arrivals,
+				// acks and timers kick again.
 				break
 			}
 			continue
@@ -151,13 +158,13 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 // pickConsumerLocked chooses the next consumer with credit: highest priority
 // first, round-robin among equals; single-active-consumer queues only ever
 // use the first consumer.
-func (q *queue) pickConsumerLocked() *Consumer {
+func (q *queue) pickConsumerLocked(skip []*Consumer) *Consumer {
 	n := len(q.consumers)
 	if n == 0 {
 		return nil
 	}
 	if q.cfg.SingleActiveConsumer {
-		if c := q.consumers[0]; c.hasCredit() {
+		if c := q.consumers[0]; c.hasCredit() && !containsConsumer(skip, c) {
 			return c
 		}
 		return nil
@@ -166,7 +173,7 @@ func (q *queue) pickConsumerLocked() *Consumer {
 	for i := 0; i < n; i++ {
 		idx := (q.rr + i) % n
 		c := q.consumers[idx]
-		if !c.hasCredit() {
+		if !c.hasCredit() || containsConsumer(skip, c) {
 			continue
 		}
 		if best < 0 || c.opts.Priority > q.consumers[best].opts.Priority {

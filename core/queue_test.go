@@ -385,3 +385,21 @@ func TestMemoryAlarm(t *testing.T) {
 		t.Fatal("alarm did not clear")
 	}
 }
+
+// A selector consumer with nothing eligible does not end the dispatch
+// round: the next consumer still gets what it matches (the first consumer
+// in round-robin order matches nothing here).
+func TestSelectorMissDoesNotStrandOthers(t *testing.T) {
+	b := newTestBroker(t, "")
+	mustQueue(t, b, QueueConfig{Name: "q"})
+	sel := func(color string) func(*Message) bool {
+		return func(m *Message) bool { return m.Props.Headers["color"] == color }
+	}
+	red, blue := newCollector(), newCollector()
+	b.Consume("q", ConsumeOptions{Selector: sel("red")}, red.handle)
+	b.Consume("q", ConsumeOptions{Selector: sel("blue")}, blue.handle)
+	publish(t, b, "", "q", "b0", func(m *Message) { m.Props.Headers = Table{"color": "blue"} })
+	if d := blue.next(t); string(d.Message.Body) != "b0" {
+		t.Fatalf("blue got %q", d.Message.Body)
+	}
+}
