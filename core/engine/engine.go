@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,8 +47,12 @@ type Engine struct {
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
 
-	pmu     sync.Mutex
-	pending map[*nats.Msg]func(uint64, error)
+	inbox    string // reply subject prefix of Append acknowledgements
+	window   chan struct{}
+	pmu      sync.Mutex
+	nextID   uint64
+	pending  map[uint64]pendingAppend
+	subjects sync.Map // queue name -> subject
 
 	cmu   sync.Mutex
 	ccond *sync.Cond
@@ -121,7 +128,8 @@ func Open(o Options) (*Engine, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("node.data_dir %s: store did not start", o.Dir)
 	}
-	e := &Engine{log: o.Logger, srv: srv, syncAlways: o.SyncAlways && groupSyncSupported, dir: o.Dir, pending: map[*nats.Msg]func(uint64, error){},
+	e := &Engine{log: o.Logger, srv: srv, syncAlways: o.SyncAlways && groupSyncSupported, dir: o.Dir, pending: map[uint64]pendingAppend{},
+		window: make(chan struct{}, o.Window), inbox: "_ENG." + nats.NewInbox()[len(nats.InboxPrefix):] + ".",
 		queues: map[string]*acks{}, stop: make(chan struct{}), flushed: make(chan struct{}), cdone: make(chan struct{})}
 	e.ccond = sync.NewCond(&e.cmu)
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("broker-engine"), nats.MaxReconnects(-1))
@@ -130,10 +138,11 @@ func Open(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("store connect: %w", err)
 	}
 	e.nc = nc
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(o.Window),
-		jetstream.WithPublishAsyncAckHandler(e.onAck),
-		jetstream.WithPublishAsyncErrHandler(e.onAckErr))
+	if _, err := nc.Subscribe(e.inbox+"*", e.onReply); err != nil {
+		e.shutdown()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	js, err := jetstream.New(nc)
 	if err != nil {
 		e.shutdown()
 		return nil, fmt.Errorf("store: %w", err)
@@ -189,9 +198,9 @@ func (e *Engine) Close() error {
 	e.closeMu.Do(func() {
 		close(e.stop)
 		<-e.flushed
-		select {
-		case <-e.js.PublishAsyncComplete():
-		case <-time.After(5 * time.Second):
+		// Let outstanding appends be acknowledged.
+		for deadline := time.Now().Add(5 * time.Second); len(e.window) > 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
 		}
 		e.cmu.Lock()
 		e.comps = append(e.comps, completion{}) // sentinel: nil done ends the loop
@@ -228,43 +237,127 @@ func queueOf(subj string) (string, bool) {
 
 // Append stores rec for queue. done runs with the stream sequence once the
 // write is acknowledged (after fsync with SyncAlways), or with an error.
-// Callbacks run in append order on one goroutine and may call Append.
+// Callbacks run in acknowledgement order (the store's order) on one
+// goroutine and may call Append.
+//
+// Appends are pipelined: at most Window are outstanding, further calls wait
+// (up to stallWait, then fail) for the store to catch up. Each is a plain
+// publish with its own reply subject under the engine's inbox; the store's
+// acknowledgement is parsed in onReply (no per-message futures or JSON
+// decoding).
 func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err error)) {
-	m := &nats.Msg{Subject: subject(queue), Data: rec}
+	select {
+	case e.window <- struct{}{}:
+	default:
+		t := time.NewTimer(stallWait)
+		select {
+		case e.window <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			e.complete(completion{done: done, err: fmt.Errorf("store: %d writes outstanding for %v", cap(e.window), stallWait)})
+			return
+		}
+	}
+	subj := e.subjectOf(queue)
 	e.pmu.Lock()
-	e.pending[m] = done
+	e.nextID++
+	id := e.nextID
+	e.pending[id] = pendingAppend{subj: subj, done: done}
 	e.pmu.Unlock()
-	if _, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second)); err != nil {
-		e.pmu.Lock()
-		_, mine := e.pending[m]
-		delete(e.pending, m)
-		e.pmu.Unlock()
-		if mine {
-			e.complete(completion{done: done, err: err})
+	reply := e.inbox + strconv.FormatUint(id, 36)
+	if err := e.nc.PublishRequest(subj, reply, rec); err != nil {
+		if p, ok := e.takePending(id); ok {
+			<-e.window
+			e.complete(completion{done: p.done, err: err})
 		}
 	}
 }
 
-func (e *Engine) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+// pendingAppend is an Append awaiting the store's acknowledgement.
+type pendingAppend struct {
+	subj string
+	done func(uint64, error)
+}
+
+// stallWait bounds how long Append waits for a free window slot.
+const stallWait = 30 * time.Second
+
+func (e *Engine) takePending(id uint64) (pendingAppend, bool) {
 	e.pmu.Lock()
-	done, ok := e.pending[m]
-	delete(e.pending, m)
+	p, ok := e.pending[id]
+	delete(e.pending, id)
 	e.pmu.Unlock()
+	return p, ok
+}
+
+// subjectOf returns (and caches) the store subject of a queue.
+func (e *Engine) subjectOf(queue string) string {
+	if s, ok := e.subjects.Load(queue); ok {
+		return s.(string)
+	}
+	s := subject(queue)
+	e.subjects.Store(queue, s)
+	return s
+}
+
+// onReply handles the store's acknowledgement of one Append.
+func (e *Engine) onReply(m *nats.Msg) {
+	id, err := strconv.ParseUint(m.Subject[len(e.inbox):], 36, 64)
+	if err != nil {
+		return
+	}
+	p, ok := e.takePending(id)
 	if !ok {
 		return
 	}
-	e.track(m.Subject, ack.Sequence)
-	e.complete(completion{done: done, seq: ack.Sequence})
+	<-e.window
+	seq, err := parsePubAck(m)
+	if err != nil {
+		e.complete(completion{done: p.done, err: err})
+		return
+	}
+	e.track(p.subj, seq)
+	e.complete(completion{done: p.done, seq: seq})
 }
 
-func (e *Engine) onAckErr(_ jetstream.JetStream, m *nats.Msg, err error) {
-	e.pmu.Lock()
-	done, ok := e.pending[m]
-	delete(e.pending, m)
-	e.pmu.Unlock()
-	if ok {
-		e.complete(completion{done: done, err: err})
+// parsePubAck reads a JetStream publish acknowledgement:
+// {"stream":"MSGS","seq":N} or {"error":{"code":C,"err_code":E,"description":"..."}}.
+// A reply without a body is a status (503: no responders).
+func parsePubAck(m *nats.Msg) (uint64, error) {
+	d := m.Data
+	if len(d) == 0 {
+		status := ""
+		if m.Header != nil {
+			status = m.Header.Get("Status") + " " + m.Header.Get("Description")
+		}
+		return 0, fmt.Errorf("store unavailable: status %s", strings.TrimSpace(status))
 	}
+	if bytes.Contains(d, []byte(`"error"`)) {
+		var r struct {
+			Error struct {
+				Code        int    `json:"code"`
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(d, &r); err != nil {
+			return 0, fmt.Errorf("store: bad acknowledgement %q", d)
+		}
+		return 0, fmt.Errorf("store: %s (%d)", r.Error.Description, r.Error.Code)
+	}
+	i := bytes.Index(d, []byte(`"seq":`))
+	if i < 0 {
+		return 0, fmt.Errorf("store: bad acknowledgement %q", d)
+	}
+	digits := d[i+len(`"seq":`):]
+	n := 0
+	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	seq, err := strconv.ParseUint(string(digits[:n]), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("store: bad acknowledgement %q", d)
+	}
+	return seq, nil
 }
 
 func (e *Engine) complete(c completion) {
