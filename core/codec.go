@@ -64,6 +64,11 @@ func EncodeMessage(dst []byte, m *Message) []byte {
 	dst = binary.AppendUvarint(dst, m.Sequence)
 	dst = appendTable(dst, p.Headers)
 	dst = appendBytes(dst, m.Body)
+	if len(m.Private) > 0 {
+		// Optional trailer: records without it (and older ones) decode
+		// with a nil Private.
+		dst = appendTable(dst, m.Private)
+	}
 	return dst
 }
 
@@ -90,6 +95,9 @@ func DecodeMessage(b []byte) (*Message, error) {
 	m.Sequence = d.uvarint()
 	p.Headers = d.table(0)
 	m.Body = d.bytes()
+	if d.err == nil && len(d.b) > 0 {
+		m.Private = d.table(0)
+	}
 	if d.err != nil {
 		return nil, d.err
 	}

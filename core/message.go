@@ -48,6 +48,12 @@ type Message struct {
 	GroupID string        // FIFO message group (also accepted on plain queues)
 	DedupID string        // FIFO deduplication id
 
+	// Private carries an adapter's own delivery state through the core and
+	// the store (EncodeMessage); adapters never render it to clients and
+	// routing never reads it. Keys are prefixed with the adapter's name.
+	// Like Headers, it is immutable once published.
+	Private Table
+
 	// Broker-set.
 	ID         string    // unique id, UUID-formatted, assigned by Publish when empty
 	Exchange   string    // exchange it was published to

@@ -10,11 +10,14 @@ import (
 	"github.com/omnibroker/broker/core"
 )
 
-// Broker-internal headers that carry MQTT delivery semantics through the
-// core; they are never turned into user properties.
+// MQTT delivery semantics carried through the core in core.Message.Private
+// (stored with the message, never shown to other protocols' consumers).
 const (
-	hdrQoS          = "x-qos"            // set to 2 on QoS 2 publishes (QoS 1 is Persistent alone)
-	hdrRetain       = "x-retain"         // publisher's RETAIN flag, for Retain As Published
+	privQoS    = "mqtt.qos"    // int8 2 on QoS 2 publishes (QoS 1 is Persistent alone)
+	privRetain = "mqtt.retain" // publisher's RETAIN flag, for Retain As Published
+)
+
+const (
 	hdrCorrelation  = "x-correlation-id" // binary Correlation Data (ARCHITECTURE.md)
 	maxCorrelation  = 255
 	expiryInfinite  = ^uint32(0)
@@ -27,18 +30,21 @@ func toMessage(pk *packets.Packet, topic string, v5 bool) *core.Message {
 	m := &core.Message{Body: pk.Payload}
 	qos := pk.FixedHeader.Qos
 	m.Props.Persistent = qos >= 1
+	if qos == 2 || pk.FixedHeader.Retain {
+		m.Private = make(core.Table, 2)
+		if qos == 2 {
+			m.Private[privQoS] = int8(2)
+		}
+		if pk.FixedHeader.Retain {
+			m.Private[privRetain] = true
+		}
+	}
 	var h core.Table
 	set := func(k string, v any) {
 		if h == nil {
 			h = core.Table{}
 		}
 		h[k] = v
-	}
-	if qos == 2 {
-		set(hdrQoS, int8(2))
-	}
-	if pk.FixedHeader.Retain {
-		set(hdrRetain, true)
 	}
 	if v5 {
 		p := &pk.Properties
@@ -74,14 +80,14 @@ func publishedQoS(m *core.Message) byte {
 	if !m.Props.Persistent {
 		return 0
 	}
-	if v, ok := m.Props.Headers[hdrQoS].(int8); ok && v == 2 {
+	if v, ok := m.Private[privQoS].(int8); ok && v == 2 {
 		return 2
 	}
 	return 1
 }
 
 func publishedRetain(m *core.Message) bool {
-	v, _ := m.Props.Headers[hdrRetain].(bool)
+	v, _ := m.Private[privRetain].(bool)
 	return v
 }
 
@@ -111,8 +117,6 @@ func fillProperties(p *packets.Properties, m *core.Message, now time.Time) (expi
 	}
 	for k, v := range m.Props.Headers {
 		switch k {
-		case hdrQoS, hdrRetain:
-			continue
 		case hdrCorrelation:
 			if b, ok := v.([]byte); ok && p.CorrelationData == nil {
 				p.CorrelationData = b

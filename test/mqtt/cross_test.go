@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,95 @@ func TestCrossProtocolRealClients(t *testing.T) {
 	m = sub.next(t)
 	if m.Topic != "replies/stomp" || string(m.Payload) != "from-stomp" || string(m.Properties.CorrelationData) != "s-1" {
 		t.Fatalf("from STOMP: %+v %+v", m, m.Properties)
+	}
+}
+
+// The MQTT delivery flags the core carries for MQTT subscribers (QoS 2,
+// RETAIN) are not shown to AMQP or STOMP consumers: they see the user
+// properties only. MQTT 5 subscribers still get QoS 2 and, with Retain As
+// Published, the RETAIN flag.
+func TestMQTTFlagsHiddenFromOtherProtocols(t *testing.T) {
+	b := test.StartBroker(t)
+	ac, err := amqp.Dial("amqp://guest:guest@" + b.AMQP + "/")
+	if err != nil {
+		t.Fatalf("amqp: %v", err)
+	}
+	defer ac.Close()
+	ch, err := ac.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("flags-all", false, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(q.Name, "flags.#", "amq.topic", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := stomp.Dial("tcp", b.STOMP, stomp.ConnOpt.Login("guest", "guest"))
+	if err != nil {
+		t.Fatalf("stomp: %v", err)
+	}
+	defer sc.Disconnect()
+	ssub, err := sc.Subscribe("/topic/flags.*", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test.WaitFor(t, 5*time.Second, "STOMP subscription bound", func() bool {
+		for _, bd := range b.Core().Bindings() {
+			if bd.Source == "amq.topic" && bd.Key == "flags.*" {
+				return true
+			}
+		}
+		return false
+	})
+	m5 := mustDial5(t, b.MQTT, "flags-sub", nil)
+	m5.sub(t, paho.SubscribeOptions{Topic: "flags/#", QoS: 2, RetainAsPublished: true})
+
+	dev := mustDial5(t, b.MQTT, "flags-dev", nil)
+	for i, p := range []*paho.Publish{
+		{Topic: "flags/q2", QoS: 2, Payload: []byte("two")},
+		{Topic: "flags/ret", QoS: 1, Retain: true, Payload: []byte("kept")},
+	} {
+		p.Properties = &paho.PublishProperties{User: paho.UserProperties{{Key: "unit", Value: "C"}}}
+		dev.pub(t, p)
+		select {
+		case d := <-deliveries:
+			if string(d.Body) != string(p.Payload) || d.Headers["unit"] != "C" || len(d.Headers) != 1 {
+				t.Fatalf("publish %d: AMQP headers %v (want only the user property)", i, d.Headers)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("publish %d: AMQP consumer got nothing", i)
+		}
+		select {
+		case f := <-ssub.C:
+			if f.Err != nil || string(f.Body) != string(p.Payload) || f.Header.Get("unit") != "C" {
+				t.Fatalf("publish %d: STOMP got %+v", i, f)
+			}
+			for j := 0; j < f.Header.Len(); j++ {
+				if k, _ := f.Header.GetAt(j); strings.Contains(k, "qos") || strings.Contains(k, "retain") {
+					t.Fatalf("publish %d: STOMP header %q leaked", i, k)
+				}
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("publish %d: STOMP subscriber got nothing", i)
+		}
+		got := m5.next(t)
+		if got.QoS != p.QoS || got.Retain != p.Retain || got.Properties.User.Get("unit") != "C" || len(got.Properties.User) != 1 {
+			t.Fatalf("publish %d: MQTT got qos %d retain %v user %v", i, got.QoS, got.Retain, got.Properties.User)
+		}
+	}
+	// A retained message fetched from the retained store after a restart
+	// still carries its QoS for a new MQTT subscriber.
+	b.Stop(t)
+	b2 := test.StartBroker(t, test.WithDataDir(b.DataDir))
+	late := mustDial5(t, b2.MQTT, "flags-late", nil)
+	late.sub(t, subOpt("flags/ret", 2))
+	if got := late.next(t); string(got.Payload) != "kept" || !got.Retain || got.QoS != 1 || len(got.Properties.User) != 1 {
+		t.Fatalf("retained after restart: %+v %+v", got, got.Properties)
 	}
 }
