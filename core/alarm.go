@@ -64,7 +64,7 @@ func (b *Broker) startAlarm(fraction float64) {
 	b.alarm.subs = map[int]func(bool){}
 	b.alarm.stop = make(chan struct{})
 	if fraction > 0 {
-		if total := physicalMemory(); total > 0 {
+		if total := PhysicalMemory(); total > 0 {
 			b.alarm.limit = uint64(float64(total) * fraction)
 		}
 	}
@@ -122,8 +122,8 @@ func (b *Broker) checkMemory() {
 	}
 }
 
-// physicalMemory reads MemTotal from /proc/meminfo (0 when unknown).
-func physicalMemory() uint64 {
+// PhysicalMemory reads MemTotal from /proc/meminfo (0 when unknown).
+func PhysicalMemory() uint64 {
 	data, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0

@@ -28,6 +28,7 @@ import (
 //
 //	loadgen -scenario sqs-batch   -addr 127.0.0.1:4566 -producers 4 -consumers 4 -duration 10s
 //	loadgen -scenario sqs-batch   -addr 127.0.0.1:4566 -producers 4 -consumers 4 -extra query
+//	loadgen -scenario sqs-batch   -addr 127.0.0.1:4566 -producers 4 -consumers 4 -extra lean
 //	loadgen -scenario sqs-latency -addr 127.0.0.1:4566 -rate 1000
 //
 // sqs-batch: producers loop on SendMessageBatch (10 x -size bytes),
@@ -224,6 +225,9 @@ func sqsClient(ctx context.Context, p Params) (sqsAPI, func(), error) {
 		defer cancel()
 		c.DeleteQueue(dctx, &sqs.DeleteQueueInput{QueueUrl: &qurl})
 	}
+	if strings.Contains(p.Extra, "lean") {
+		return newSQSLean(sqsEndpoint(p), qurl, p.User, p.Pass), cleanup, nil
+	}
 	if strings.Contains(p.Extra, "query") {
 		return sqsQuery{hc: sqsHTTP(), endpoint: sqsEndpoint(p), url: qurl, signer: v4.NewSigner(),
 			creds: aws.Credentials{AccessKeyID: p.User, SecretAccessKey: p.Pass}}, cleanup, nil
@@ -242,7 +246,7 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 	for i := range bodies {
 		bodies[i] = body
 	}
-	var sent, received atomic.Int64
+	var sent, received, receives atomic.Int64
 	var firstErr atomic.Pointer[error]
 	runCtx, stop := context.WithTimeout(ctx, p.Duration)
 	var errCount atomic.Int64
@@ -281,6 +285,7 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 			defer cwg.Done()
 			for drainCtx.Err() == nil {
 				hs, err := api.receive(drainCtx, 10, 1)
+				receives.Add(1)
 				if err != nil {
 					fail(err) // the messages come back after the visibility timeout
 					continue
@@ -316,9 +321,15 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 	proto := "json"
 	if strings.Contains(p.Extra, "query") {
 		proto = "query"
+	} else if strings.Contains(p.Extra, "lean") {
+		proto = "json (lean client)"
+	}
+	fill := 0.0
+	if n := receives.Load(); n > 0 {
+		fill = float64(received.Load()) / float64(n)
 	}
 	return &Result{Sent: sent.Load(), Received: received.Load(), Elapsed: elapsed, Lat: lat,
-		Notes: fmt.Sprintf("protocol=%s latency=SendMessageBatch round trip%s", proto, notes)}, nil
+		Notes: fmt.Sprintf("protocol=%s messages/receive=%.1f latency=SendMessageBatch round trip%s", proto, fill, notes)}, nil
 }
 
 func sqsLatency(ctx context.Context, p Params) (*Result, error) {

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sqsLean is a minimal AWS JSON 1.0 SQS client for measuring the broker
+// rather than the SDK: one keep-alive HTTP/1.1 connection per caller,
+// requests written by hand and signed with SigV4 (signing key cached per
+// day), replies scanned for the fields the scenario needs. It checks the
+// status and the batch "Failed" list; it does not verify MD5s (the SDK
+// tests do). -extra lean selects it.
+type sqsLean struct {
+	addr, host, url string
+	access, secret  string
+	conns           chan *leanConn
+}
+
+type leanConn struct {
+	c   net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	buf []byte
+}
+
+func newSQSLean(endpoint, queueURL, access, secret string) *sqsLean {
+	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
+	return &sqsLean{addr: host, host: host, url: queueURL, access: access, secret: secret, conns: make(chan *leanConn, 1024)}
+}
+
+func (l *sqsLean) get() (*leanConn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	default:
+	}
+	c, err := net.Dial("tcp", l.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &leanConn{c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}, nil
+}
+
+func (l *sqsLean) put(c *leanConn) {
+	select {
+	case l.conns <- c:
+	default:
+		c.c.Close()
+	}
+}
+
+func hmacSHA256(key []byte, s string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(s))
+	return h.Sum(nil)
+}
+
+// call POSTs body as AmazonSQS.<action> and returns the reply body.
+func (l *sqsLean) call(ctx context.Context, action string, body []byte) ([]byte, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.c.SetDeadline(dl.Add(25 * time.Second)) // long polls answer within 20 s
+	}
+	now := time.Now().UTC()
+	amzDate := now.Format("20060102T150405Z")
+	day := amzDate[:8]
+	const ctype = "application/x-amz-json-1.0"
+	target := "AmazonSQS." + action
+	sum := sha256.Sum256(body)
+	canonical := "POST\n/\n\ncontent-type:" + ctype + "\nhost:" + l.host + "\nx-amz-date:" + amzDate +
+		"\nx-amz-target:" + target + "\n\ncontent-type;host;x-amz-date;x-amz-target\n" + hex.EncodeToString(sum[:])
+	scope := day + "/us-east-1/sqs/aws4_request"
+	csum := sha256.Sum256([]byte(canonical))
+	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(csum[:])
+	key := hmacSHA256(hmacSHA256(hmacSHA256(hmacSHA256([]byte("AWS4"+l.secret), day), "us-east-1"), "sqs"), "aws4_request")
+	sig := hex.EncodeToString(hmacSHA256(key, sts))
+	fmt.Fprintf(c.w, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nX-Amz-Target: %s\r\nX-Amz-Date: %s\r\n"+
+		"Authorization: AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=%s\r\n"+
+		"Content-Length: %d\r\n\r\n", l.host, ctype, target, amzDate, l.access, scope, sig, len(body))
+	c.w.Write(body)
+	if err := c.w.Flush(); err != nil {
+		c.c.Close()
+		return nil, err
+	}
+	status, data, err := c.readResponse()
+	if err != nil {
+		c.c.Close()
+		return nil, err
+	}
+	data = bytes.Clone(data) // c.buf is reused once c is back in the pool
+	l.put(c)
+	if status != 200 {
+		return nil, fmt.Errorf("%s: HTTP %d %s", action, status, data)
+	}
+	return data, nil
+}
+
+func (c *leanConn) readResponse() (int, []byte, error) {
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, err
+	}
+	f := bytes.Fields(line)
+	if len(f) < 2 {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(f[1]))
+	if err != nil {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	n := -1
+	for {
+		h, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		if k, v, ok := bytes.Cut(h, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
+			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if n < 0 {
+		return 0, nil, fmt.Errorf("reply without Content-Length")
+	}
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	c.buf = c.buf[:n]
+	_, err = io.ReadFull(c.r, c.buf)
+	return status, c.buf, err
+}
+
+func (l *sqsLean) batchFailed(data []byte) error {
+	if i := bytes.Index(data, []byte(`"Failed":[{`)); i >= 0 {
+		return fmt.Errorf("batch entries failed: %s", data[i:])
+	}
+	return nil
+}
+
+func (l *sqsLean) sendBatch(ctx context.Context, bodies []string) error {
+	b := make([]byte, 0, 64+len(bodies)*(len(bodies[0])+48))
+	b = append(b, `{"QueueUrl":`...)
+	b = strconv.AppendQuote(b, l.url)
+	b = append(b, `,"Entries":[`...)
+	for i, body := range bodies {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Id":"`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `","MessageBody":`...)
+		b = strconv.AppendQuote(b, body)
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	data, err := l.call(ctx, "SendMessageBatch", b)
+	if err != nil {
+		return err
+	}
+	return l.batchFailed(data)
+}
+
+func (l *sqsLean) send(ctx context.Context, body string) error {
+	b := append([]byte(`{"QueueUrl":`), strconv.Quote(l.url)...)
+	b = append(b, `,"MessageBody":`...)
+	b = strconv.AppendQuote(b, body)
+	b = append(b, '}')
+	_, err := l.call(ctx, "SendMessage", b)
+	return err
+}
+
+func (l *sqsLean) receive(ctx context.Context, max, wait int) ([]string, error) {
+	b := fmt.Appendf(nil, `{"QueueUrl":%q,"MaxNumberOfMessages":%d,"WaitTimeSeconds":%d}`, l.url, max, wait)
+	data, err := l.call(ctx, "ReceiveMessage", b)
+	if err != nil {
+		return nil, err
+	}
+	var hs []string
+	const key = `"ReceiptHandle":"`
+	for {
+		i := bytes.Index(data, []byte(key))
+		if i < 0 {
+			return hs, nil
+		}
+		data = data[i+len(key):]
+		j := bytes.IndexByte(data, '"') // handles are URL-safe: no escapes
+		if j < 0 {
+			return hs, fmt.Errorf("truncated ReceiveMessage reply")
+		}
+		hs = append(hs, string(data[:j]))
+		data = data[j:]
+	}
+}
+
+func (l *sqsLean) deleteBatch(ctx context.Context, handles []string) error {
+	b := append([]byte(`{"QueueUrl":`), strconv.Quote(l.url)...)
+	b = append(b, `,"Entries":[`...)
+	for i, h := range handles {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"Id":"%d","ReceiptHandle":%q}`, i, h)
+	}
+	b = append(b, "]}"...)
+	data, err := l.call(ctx, "DeleteMessageBatch", b)
+	if err != nil {
+		return err
+	}
+	return l.batchFailed(data)
+}
