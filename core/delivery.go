@@ -3,8 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
 	"time"
 )
 
@@ -30,12 +28,12 @@ func (q *queue) kick() {
 	start := q.wantDispatchLocked()
 	q.mu.Unlock()
 	if start {
-		go q.dispatch()
+		q.startDispatch()
 	}
 }
 
 // wantDispatchLocked marks the dispatcher running and reports whether the
-// caller must start it.
+// caller must start it (q.startDispatch, after unlocking q).
 func (q *queue) wantDispatchLocked() bool {
 	if q.dispatching || q.deleted || q.nready == 0 || len(q.consumers) == 0 {
 		return false
@@ -44,37 +42,21 @@ func (q *queue) wantDispatchLocked() bool {
 	return true
 }
 
-var batchPool = sync.Pool{New: func() any { s := make([]pendingDelivery, 0, dispatchBatch); return &s }}
-
-func (q *queue) dispatch() {
-	bp := batchPool.Get().(*[]pendingDelivery)
-	batch := *bp
-	defer func() {
-		clear(batch[:cap(batch)])
-		*bp = batch[:0]
-		batchPool.Put(bp)
-	}()
-	idle := 0
-	for {
+// dispatchTurn hands out up to roundBatches batches of q's ready messages
+// on a dispatch worker (see sched.go). It reports whether q may have more
+// to hand out (the worker puts it back on the run list); otherwise q is
+// marked idle. batch is the worker's buffer, returned for reuse.
+func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) {
+	for round := 0; round < roundBatches; round++ {
 		q.mu.Lock()
 		var dl []*deadLetter
 		batch, dl = q.collectLocked(batch[:0], dl)
 		if len(batch) == 0 {
-			// Under a steady stream the next message is usually a moment
-			// away: yield once before parking, instead of paying for a
-			// goroutine exit and a new start per message.
-			if idle == 0 && len(dl) == 0 && q.nready == 0 && len(q.consumers) > 0 && !q.deleted {
-				idle++
-				q.mu.Unlock()
-				runtime.Gosched()
-				continue
-			}
 			q.dispatching = false
 			q.mu.Unlock()
 			q.b.flushDeadLetters(dl)
-			return
+			return batch, false
 		}
-		idle = 0
 		q.mu.Unlock()
 		q.b.flushDeadLetters(dl)
 		var refused []pendingDelivery
@@ -94,31 +76,37 @@ func (q *queue) dispatch() {
 			}
 			q.b.stats.Delivered.Add(1)
 		}
-		if len(refused) > 0 || noack > 0 {
-			q.mu.Lock()
-			if noack > 0 {
-				for _, p := range batch {
-					// Settle every no-ack delivery the handler took, even when
-					// the same consumer refused a later one in this batch.
-					if p.taken {
-						q.forgetLocked(p.e)
-					}
+		q.mu.Lock()
+		if noack > 0 {
+			for _, p := range batch {
+				// Settle every no-ack delivery the handler took, even when
+				// the same consumer refused a later one in this batch.
+				if p.taken {
+					q.forgetLocked(p.e)
 				}
 			}
-			for i := len(refused) - 1; i >= 0; i-- {
-				p := refused[i]
-				// A Resume between the refusal and this lock must not be
-				// lost: pause only if none came since collection.
-				if p.c.resumes == p.resumes {
-					p.c.paused = true
-				}
-				q.unleaseLocked(p.e, p.c)
-				q.pushReadyLocked(p.e, true)
+		}
+		for i := len(refused) - 1; i >= 0; i-- {
+			p := refused[i]
+			// A Resume between the refusal and this lock must not be
+			// lost: pause only if none came since collection.
+			if p.c.resumes == p.resumes {
+				p.c.paused = true
 			}
-			q.mu.Unlock()
+			q.unleaseLocked(p.e, p.c)
+			q.pushReadyLocked(p.e, true)
 		}
 		clear(batch)
+		if q.deleted || q.nready == 0 || len(q.consumers) == 0 {
+			// Nothing left to hand out: arrivals (under q.mu, seeing
+			// dispatching false) start the next turn.
+			q.dispatching = false
+			q.mu.Unlock()
+			return batch[:0], false
+		}
+		q.mu.Unlock()
 	}
+	return batch[:0], true
 }
 
 // collectLocked picks up to dispatchBatch (consumer, entry) pairs.
@@ -231,7 +219,14 @@ func (q *queue) leaseLocked(e *entry, c *Consumer, noAck bool, lease time.Durati
 	if e.first.IsZero() {
 		e.first = now
 	}
-	d := &Delivery{Queue: q.cfg.Name, Message: e.msg, Redelivered: e.deliveries > 1 || e.recov,
+	var d *Delivery
+	if !e.firstDUsed {
+		e.firstDUsed = true
+		d = &e.firstD
+	} else {
+		d = new(Delivery)
+	}
+	*d = Delivery{Queue: q.cfg.Name, Message: e.msg, Redelivered: e.deliveries > 1 || e.recov,
 		DeliveryCount: e.deliveries, FirstDelivery: e.first, EnqueuedAt: e.enqueued}
 	if noAck {
 		return d // settled by the caller once handed over
@@ -341,7 +336,7 @@ func (q *queue) ack(ids []uint64) error {
 	kick := q.wantDispatchLocked()
 	q.mu.Unlock()
 	if kick {
-		go q.dispatch()
+		q.startDispatch()
 	}
 	if missing != 0 {
 		return fmt.Errorf("unknown delivery tag %d: %w", missing, ErrNotFound)
@@ -370,7 +365,7 @@ func (q *queue) nack(ids []uint64, requeue bool) error {
 	q.mu.Unlock()
 	q.b.flushDeadLetters(dl)
 	if kick {
-		go q.dispatch()
+		q.startDispatch()
 	}
 	if missing != 0 {
 		return fmt.Errorf("unknown delivery tag %d: %w", missing, ErrNotFound)
@@ -434,7 +429,7 @@ func (b *Broker) ChangeLease(queueName string, id uint64, d time.Duration) error
 	q.mu.Unlock()
 	b.flushDeadLetters(dl)
 	if kick {
-		go q.dispatch()
+		q.startDispatch()
 	}
 	return nil
 }

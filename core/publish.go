@@ -25,7 +25,7 @@ func (t *tracker) finish(err error) {
 		return
 	}
 	if err != nil {
-		t.failed.CompareAndSwap(nil, &err)
+		t.fail(err)
 	}
 	if t.pending.Add(-1) == 0 && t.done != nil {
 		if p := t.failed.Load(); p != nil {
@@ -35,6 +35,13 @@ func (t *tracker) finish(err error) {
 		}
 	}
 }
+
+// fail records the first error. It is apart from finish so that only a
+// failure moves an error to the heap (taking &err in finish would allocate
+// on every call, once per queue of every publish); noinline keeps it so.
+//
+//go:noinline
+func (t *tracker) fail(err error) { t.failed.CompareAndSwap(nil, &err) }
 
 var routePool = sync.Pool{New: func() any { s := make([]*queue, 0, 8); return &s }}
 
@@ -319,7 +326,7 @@ func (q *queue) insertLocked(e *entry, t *tracker) {
 	t.finish(nil)
 	q.b.flushDeadLetters(dl)
 	if start {
-		go q.dispatch()
+		q.startDispatch()
 	}
 }
 

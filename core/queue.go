@@ -77,6 +77,11 @@ type entry struct {
 	done        bool   // acked/removed
 	recov       bool   // recovered from the store: may have been delivered before
 	pos         uint64 // arrival order in this queue; requeues go back to their place
+	// first is the Delivery of the entry's first lease, allocated with
+	// the entry (one allocation less per message); later leases get their
+	// own, since a handler may still hold an earlier one.
+	firstD     Delivery
+	firstDUsed bool
 }
 
 type queue struct {

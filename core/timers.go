@@ -117,6 +117,6 @@ func (q *queue) onTimer() {
 		return
 	}
 	if start {
-		go q.dispatch()
+		q.startDispatch()
 	}
 }

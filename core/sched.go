@@ -1,0 +1,151 @@
+package core
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Queues with deliveries to make are run by a small pool of long-lived
+// dispatch workers shared by every queue of the process, instead of a new
+// goroutine per queue wake-up: one publish to a hundred idle queues then
+// costs a hundred appends to the run list and a wake-up of the idle
+// workers, not a hundred goroutine starts (each with its own stack growth
+// under the handler). A worker takes a queue from the head of the run list,
+// hands out up to roundBatches batches and, when the queue still has work,
+// puts it back at the tail, so a busy queue cannot starve the others.
+//
+// q.dispatching is true from the moment a queue is put on the run list
+// until a worker finds nothing more to hand out, so a queue is on the list
+// at most once and is never run by two workers at a time: its deliveries
+// stay in order.
+//
+// The pool has GOMAXPROCS workers (at least two), started on demand and
+// parked (not ended) when the run list is empty, so a wake-up finds a warm
+// goroutine with its stack already grown. Handlers must not block. If they
+// do anyway, a stall check adds a worker beyond the pool size whenever the
+// run list has not moved for stallCheckAfter, so queues whose handlers do
+// not block keep being served; such extra workers end once the run list is
+// empty.
+
+const (
+	roundBatches    = 4 // batches one queue may hand out per turn
+	stallCheckAfter = 20 * time.Millisecond
+)
+
+type dispatchPool struct {
+	mu      sync.Mutex
+	run     []*queue // run list: run[head:] are waiting
+	head    int
+	idle    []*dispatchWorker // parked workers, last parked first
+	workers int
+	max     int
+	taken   atomic.Uint64 // queues taken from the run list, for the stall check
+	checkOn bool          // a stall check is armed
+}
+
+type dispatchWorker struct {
+	wake chan struct{} // capacity 1: signalled once per parking
+}
+
+var dispatchers = &dispatchPool{max: max(2, runtime.GOMAXPROCS(0))}
+
+// startDispatch puts q on the run list (the caller set q.dispatching under
+// q.mu and released it).
+func (q *queue) startDispatch() { dispatchers.submit(q) }
+
+func (p *dispatchPool) submit(q *queue) {
+	p.mu.Lock()
+	p.run = append(p.run, q)
+	var w *dispatchWorker
+	spawn := false
+	if n := len(p.idle); n > 0 {
+		w = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+	} else if p.workers < p.max {
+		p.workers++
+		spawn = true
+	} else if !p.checkOn {
+		p.checkOn = true
+		seen := p.taken.Load()
+		time.AfterFunc(stallCheckAfter, func() { p.stallCheck(seen) })
+	}
+	p.mu.Unlock()
+	if w != nil {
+		w.wake <- struct{}{}
+	}
+	if spawn {
+		go p.work()
+	}
+}
+
+// stallCheck adds a worker when queues wait and no worker took one since
+// the check was armed (every worker is inside a blocking handler).
+func (p *dispatchPool) stallCheck(seen uint64) {
+	p.mu.Lock()
+	waiting := p.head < len(p.run)
+	if !waiting {
+		p.checkOn = false
+		p.mu.Unlock()
+		return
+	}
+	now := p.taken.Load()
+	spawn := now == seen && len(p.idle) == 0
+	if spawn {
+		p.workers++
+	}
+	p.mu.Unlock()
+	if spawn {
+		go p.work()
+	}
+	time.AfterFunc(stallCheckAfter, func() { p.stallCheck(now) })
+}
+
+// next pops the run list's head (p.mu held).
+func (p *dispatchPool) nextLocked() *queue {
+	if p.head >= len(p.run) {
+		return nil
+	}
+	q := p.run[p.head]
+	p.run[p.head] = nil
+	p.head++
+	if p.head == len(p.run) {
+		p.run = p.run[:0]
+		p.head = 0
+	} else if p.head > 256 && p.head*2 > len(p.run) {
+		n := copy(p.run, p.run[p.head:])
+		clear(p.run[n:])
+		p.run = p.run[:n]
+		p.head = 0
+	}
+	p.taken.Add(1)
+	return q
+}
+
+func (p *dispatchPool) work() {
+	w := &dispatchWorker{wake: make(chan struct{}, 1)}
+	batch := make([]pendingDelivery, 0, dispatchBatch)
+	for {
+		p.mu.Lock()
+		if q := p.nextLocked(); q != nil {
+			p.mu.Unlock()
+			var more bool
+			batch, more = q.dispatchTurn(batch)
+			if more {
+				p.submit(q)
+			}
+			continue
+		}
+		if p.workers > p.max {
+			// Added by the stall check: not needed any more.
+			p.workers--
+			p.mu.Unlock()
+			return
+		}
+		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+		<-w.wake
+	}
+}
