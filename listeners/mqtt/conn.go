@@ -43,7 +43,7 @@ type conn struct {
 	ackBuf     []ackGroup // PUBACKed leases not yet settled in the core
 	ackN       int
 	cons       *core.Consumer
-	will       *packets.Packet
+	will       *will
 	willDelay  uint32
 	disconnect bool // the client sent DISCONNECT (normal)
 	keepWill   bool // DISCONNECT 0x04
@@ -61,6 +61,8 @@ type conn struct {
 	inflight   window // outbound QoS 1/2 awaiting PUBACK/PUBREC
 	nextID     uint16
 	acks       []*pubAck           // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
+	ackOut     []*pubAck           // settled, waiting for storeAndAck
+	ackWriting bool                // storeAndAck is running
 	inflightIn int                 // inbound QoS 1/2 not yet completed (Receive Maximum)
 	localIDs   map[string]struct{} // ids this connection published (No Local)
 	paused     []*consumerRef
@@ -222,7 +224,7 @@ func (c *conn) finish(err error) {
 	c.mu.Lock()
 	c.stopping = true
 	c.wakeLocked() // flush what is queued (a DISCONNECT), then the writer ends
-	for c.writing {
+	for c.writing || c.ackWriting {
 		c.cond.Wait()
 	}
 	c.finished = true // late callbacks (store confirmations) write nothing
@@ -328,51 +330,62 @@ func (c *conn) releaseSession() {
 	c.mu.Lock()
 	shutdown := c.shutdown
 	c.mu.Unlock()
-	var fireNow func()
-	if c.will != nil && (!c.disconnect || c.keepWill) && !shutdown {
-		// [MQTT-3.1.2-8] the will is published when the connection ends
-		// without a normal DISCONNECT.
-		will := c.will
-		fireNow = func() { h.publishWill(will) }
+	// [MQTT-3.1.2-8] the will is published when the connection ends
+	// without a normal DISCONNECT, a shutdown of the broker included.
+	w := c.will
+	if c.disconnect && !c.keepWill {
+		w = nil // [MQTT-3.1.2-10] discarded by a normal DISCONNECT
 	}
 	h.mu.Lock()
 	if s.owner != c {
 		h.mu.Unlock()
-		if fireNow != nil {
-			fireNow()
+		if w != nil {
+			h.fireWill(s.id, w, false)
 		}
 		return
 	}
 	s.owner = nil
 	ends := s.expiry == 0
+	now := time.Now()
+	var delay time.Duration
+	if w != nil && !ends && c.willDelay > 0 {
+		// [MQTT-3.1.3-9] published after the Will Delay Interval or when
+		// the session ends, whichever comes first.
+		delay = time.Duration(min(c.willDelay, s.expiry)) * time.Second
+	}
 	if ends {
 		delete(h.sessions, s.id)
-	} else if !h.closed {
-		h.scheduleExpiry(s, time.Now())
-		if fireNow != nil && c.willDelay > 0 {
-			delay := min(c.willDelay, s.expiry)
-			s.willFire = fireNow
-			fireNow = nil
-			s.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, h.guard(func() {
-				h.mu.Lock()
-				f := s.willFire
-				s.willFire = nil
-				h.mu.Unlock()
-				if f != nil {
-					f()
-				}
-			}))
-		}
+	} else if !h.closed && !shutdown {
+		h.scheduleExpiry(s, now)
 	}
 	h.mu.Unlock()
-	if fireNow != nil {
-		fireNow()
+	if delay > 0 {
+		// Kept durably first: neither a restart nor a crash loses it.
+		stored := true
+		if err := h.storeWill(s.id, w, now.Add(delay)); err != nil {
+			c.log.Warn("store pending will", "err", err)
+			stored = false
+		}
+		h.mu.Lock()
+		keep := s.owner == nil && h.sessions[s.id] == s // not resumed meanwhile
+		if keep && !h.closed && !shutdown {
+			h.armWillLocked(s, w, delay, stored)
+		} // else at shutdown: stored, armed again by New after the restart
+		h.mu.Unlock()
+		if !keep && stored {
+			h.dropWill(s.id)
+		}
+		w = nil
+	}
+	if w != nil {
+		// Before the session's end and, at shutdown, before the core closes.
+		h.fireWill(s.id, w, false)
 	}
 	if ends {
 		h.destroy(s)
 		return
 	}
-	if err := h.persist(s, time.Now()); err != nil {
+	if err := h.persist(s, now); err != nil {
 		c.log.Warn("store session", "client_id", s.id, "err", err)
 	}
 }

@@ -85,7 +85,7 @@ func (c *conn) onConnect(pk *packets.Packet) error {
 		}
 		w := &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.Connect.WillQos, Retain: pk.Connect.WillRetain},
 			TopicName: topic, Payload: pk.Connect.WillPayload, Properties: pk.Connect.WillProperties, ProtocolVersion: c.version}
-		c.will = w
+		c.will = &will{topic: topic, qos: w.FixedHeader.Qos, retain: w.FixedHeader.Retain, msg: toMessage(w, topic, c.v5())}
 		c.willDelay = pk.Connect.WillProperties.WillDelayInterval
 	}
 
@@ -157,6 +157,7 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 			continue
 		}
 		if s != nil && clean {
+			// The session ends: its pending will is published now [MQTT-3.1.3-9].
 			delete(h.sessions, id)
 			fire := s.willFire
 			s.stopTimers()
@@ -169,18 +170,20 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 			continue
 		}
 		present := s != nil
+		cancelWill := func() {}
 		if s == nil {
 			s = newSession(id, expiry, expiry > 0)
 			h.sessions[id] = s
 		} else {
 			// [MQTT-3.1.3-9] a resumed session cancels a delayed will.
 			s.stopTimers()
-			s.willFire = nil
+			cancelWill = h.cancelWillLocked(s)
 		}
 		s.owner = c
 		s.expiry = expiry
 		s.version = c.version
 		h.mu.Unlock()
+		cancelWill()
 		// The session's queue is declared on its first subscription
 		// (ensureConsumer): an idle connection costs no queue.
 		if err := h.persist(s, time.Time{}); err != nil {
@@ -267,14 +270,23 @@ func (c *conn) consumeShared(sub *subscription) error {
 	return nil
 }
 
-// publishWill publishes a will message through the core like any PUBLISH.
-func (h *Handler) publishWill(w *packets.Packet) {
-	m := toMessage(w, w.TopicName, w.ProtocolVersion == 5)
-	key := topicToKey(w.TopicName)
-	if w.FixedHeader.Retain {
-		h.storeRetained(w.TopicName, key, m, w.FixedHeader.Qos)
+// publishWill publishes a will message through the core like any PUBLISH
+// and waits until it is stored (durable subscribers' queues).
+func (h *Handler) publishWill(w *will) error {
+	key := topicToKey(w.topic)
+	if w.retain {
+		h.storeRetained(w.topic, key, w.msg, w.qos)
 	}
-	if _, err := h.b.Publish(topicExch, key, m, nil); err != nil {
-		h.log.Warn("publish will", "topic", w.TopicName, "err", err)
+	done := make(chan error, 1)
+	if _, err := h.b.Publish(topicExch, key, w.msg, func(err error) { done <- err }); err != nil {
+		return err
+	}
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errors.New("store did not confirm the will in 10s")
 	}
 }

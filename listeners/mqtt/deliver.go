@@ -43,6 +43,14 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 	s := c.sess
 	matched := false
 	s.mu.Lock()
+	if _, had := s.relMsgs[m.ID]; len(s.relMsgs) > 0 && had {
+		// The client already has it and the broker sent PUBREL before a
+		// crash that lost the core ack: settle it, do not send it again.
+		s.mu.Unlock()
+		c.mu.Unlock()
+		c.h.b.Ack(d.Queue, d.ID)
+		return true
+	}
 	if shared != nil {
 		matched = matchFilter(shared.Filter, topic) // $-topics under a wildcard [MQTT-4.7.2-1]
 		o.qos = min(pubQoS, shared.QoS)
@@ -461,6 +469,11 @@ func (c *conn) onPubrec(pk *packets.Packet) {
 		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id, ReasonCode: rcPacketIDNotFound})
 		return
 	}
+	if pk.ReasonCode < 0x80 && c.sess.durable {
+		// Stored before the core forgets the message: after a crash the
+		// exchange resumes with PUBREL, not with the message again.
+		c.h.storeOutRel(c.sess, id, o.msg.ID)
+	}
 	if o.d != nil {
 		c.h.b.Ack(o.d.Queue, o.d.ID)
 	}
@@ -472,12 +485,22 @@ func (c *conn) onPubrec(pk *packets.Packet) {
 
 // onPubcomp releases the packet id of a finished QoS 2 delivery.
 func (c *conn) onPubcomp(id uint16) {
+	s := c.sess
 	c.mu.Lock()
-	c.sess.mu.Lock()
-	delete(c.sess.outRel, id)
-	c.sess.mu.Unlock()
+	s.mu.Lock()
+	known := s.outRel[id]
+	delete(s.outRel, id)
+	for m, rid := range s.relMsgs {
+		if rid == id {
+			delete(s.relMsgs, m)
+		}
+	}
+	s.mu.Unlock()
 	c.wakeLocked()
 	c.mu.Unlock()
+	if known && s.durable {
+		c.h.dropQoS2(s, 'o', id)
+	}
 }
 
 // settleAll acks the core deliveries of out, one call per queue.

@@ -55,8 +55,12 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 		dup := s.inQoS2[pk.PacketID]
 		s.mu.Unlock()
 		if dup {
-			// [MQTT-4.3.3-9] already accepted: acknowledge again, do not republish.
-			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
+			// [MQTT-4.3.3-9] already accepted: acknowledge again, do not
+			// republish. While the first PUBREC is still waiting for the
+			// store, that one answers both.
+			if !c.pubrecPending(pk.PacketID) {
+				c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
+			}
 			return nil
 		}
 	}
@@ -116,6 +120,21 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 	return nil
 }
 
+// pubrecPending reports whether the PUBREC of inbound QoS 2 id is not
+// sent yet.
+func (c *conn) pubrecPending(id uint16) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range [][]*pubAck{c.acks, c.ackOut} {
+		for _, a := range q {
+			if a.id == id && a.qos == 2 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ackNow sends a negative PUBACK/PUBREC for a refused publish, keeping
 // the acknowledgement order.
 func (c *conn) ackNow(id uint16, qos byte, rc byte) {
@@ -140,6 +159,7 @@ func (c *conn) published(slot *pubAck, err error) {
 	slot.ready = true
 	slot.rc = reasonFor(err)
 	var ready []*pubAck
+	store := false // a QoS 2 id to write durably before its PUBREC
 	for len(c.acks) > 0 && c.acks[0].ready {
 		a := c.acks[0]
 		c.acks[0] = nil
@@ -148,14 +168,68 @@ func (c *conn) published(slot *pubAck, err error) {
 		if a.qos == 1 || a.rc >= 0x80 {
 			c.inflightIn--
 		}
+		if a.qos == 2 && a.rc < 0x80 && c.sess.durable {
+			store = true
+		}
+	}
+	popped := len(ready) > 0
+	if c.finished {
+		store = false // nothing more is sent; the id stays in memory
+	}
+	if popped && (store || c.ackWriting) {
+		// The store write must not run on the core's callback goroutine;
+		// acknowledgements keep their order behind it [MQTT-4.6.0-2].
+		c.ackOut = append(c.ackOut, ready...)
+		ready = nil
+		if !c.ackWriting {
+			c.ackWriting = true
+			go c.storeAndAck()
+		}
 	}
 	c.mu.Unlock()
-	if len(ready) > 0 {
+	if popped {
 		select {
 		case c.ackSpace <- struct{}{}:
 		default:
 		}
 	}
+	c.sendAcks(ready)
+}
+
+// storeAndAck writes the inbound QoS 2 ids of a persistent session to the
+// store, then sends their PUBREC (and the acknowledgements queued behind
+// them), until nothing is left.
+func (c *conn) storeAndAck() {
+	for {
+		c.mu.Lock()
+		out := c.ackOut
+		c.ackOut = nil
+		if len(out) == 0 {
+			c.ackWriting = false
+			c.cond.Broadcast() // finish waits for this goroutine
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		s := c.sess
+		for _, a := range out {
+			if a.qos == 2 && a.rc < 0x80 {
+				s.qos2Mu.Lock()
+				s.mu.Lock()
+				open := s.inQoS2[a.id] // not ended by an early PUBREL
+				s.mu.Unlock()
+				if open {
+					c.h.storeInQoS2(s, a.id)
+				}
+				s.qos2Mu.Unlock()
+			}
+		}
+		c.sendAcks(out)
+	}
+}
+
+// sendAcks sends PUBACK/PUBREC for publishes whose fate is settled.
+func (c *conn) sendAcks(ready []*pubAck) {
 	for _, a := range ready {
 		t := packets.Puback
 		if a.qos == 2 {
@@ -173,10 +247,15 @@ func (c *conn) published(slot *pubAck, err error) {
 // onPubrel completes an inbound QoS 2 exchange [MQTT-4.3.3-11].
 func (c *conn) onPubrel(id uint16) {
 	s := c.sess
+	s.qos2Mu.Lock()
 	s.mu.Lock()
 	known := s.inQoS2[id]
 	delete(s.inQoS2, id)
 	s.mu.Unlock()
+	if known && s.durable {
+		c.h.dropQoS2(s, 'i', id)
+	}
+	s.qos2Mu.Unlock()
 	rc := rcSuccess
 	if known {
 		c.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/omnibroker/broker/core"
+	"github.com/omnibroker/broker/listeners"
 )
 
 // Metadata namespaces in core.Meta.
@@ -134,7 +135,7 @@ func New(o Options) (*Handler, error) {
 				h.shared[sharedQueue(sub.Group, sub.Filter)]++
 			}
 		}
-		for _, pid := range rec.InQoS2 {
+		for _, pid := range rec.InQoS2 { // records written before qos2NS existed
 			s.inQoS2[pid] = true
 		}
 		for _, pid := range rec.OutRel {
@@ -147,17 +148,40 @@ func New(o Options) (*Handler, error) {
 		}
 		h.scheduleExpiry(s, disc)
 	}
+	h.restoreQoS2()
+	h.restoreWills(now)
 	return h, nil
 }
 
-// Close stops session timers; sessions stay stored. It is idempotent.
-func (h *Handler) Close(context.Context) error {
+// Close ends the connections still open (those the listener does not
+// track, such as WebSocket ones) like a shutdown of the listener: MQTT 5
+// clients get DISCONNECT 0x8B and wills are handled, while the core is
+// still open. Then it stops session timers; sessions and pending wills
+// stay stored. It is idempotent.
+func (h *Handler) Close(ctx context.Context) error {
 	if h.stopAlarm != nil {
 		h.stopAlarm()
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.closed = true
+	var open []*conn
+	for _, s := range h.sessions {
+		if s.owner != nil {
+			open = append(open, s.owner)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range open {
+		c.kick(rcServerShuttingDown, listeners.ReasonShutdown)
+	}
+	for _, c := range open {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, s := range h.sessions {
 		s.stopTimers()
 	}
@@ -177,9 +201,8 @@ type sessionRecord struct {
 	Expiry         uint32         `json:"expiry"`
 	Subs           []subscription `json:"subs"`
 	DisconnectedAt time.Time      `json:"disconnected_at,omitzero"`
-	// QoS 2 exchanges in flight when the record was written: inbound ids
-	// awaiting PUBREL and outbound ids awaiting PUBCOMP (written when the
-	// connection ends, so a graceful restart keeps exactly-once).
+	// QoS 2 exchanges in flight, as written by earlier versions (read
+	// only: they are kept in qos2NS now, written as they change).
 	InQoS2 []uint16 `json:"in_qos2,omitempty"`
 	OutRel []uint16 `json:"out_rel,omitempty"`
 }
@@ -221,9 +244,11 @@ type session struct {
 	version     byte
 	expireTimer *time.Timer
 	willTimer   *time.Timer
-	willFire    func()
+	willFire    func() // the pending delayed will; nil when none
+	willStored  bool   // it has a copy in willsNS
 
 	persistMu sync.Mutex // serialises writes of the stored record
+	qos2Mu    sync.Mutex // orders the store write and delete of one inbound QoS 2 id
 
 	// Guarded by mu; touched by the owning connection and, for subs, by
 	// the delivery path.
@@ -231,6 +256,10 @@ type session struct {
 	subs   map[string]*subscription
 	inQoS2 map[uint16]bool // inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-9]
 	outRel map[uint16]bool // outbound ids awaiting PUBCOMP [MQTT-4.3.3-5]
+	// Message ids of restored outRel entries (a crash may have lost the
+	// core ack of the message the client already has): a redelivery of
+	// one of them is settled without sending it again.
+	relMsgs map[string]uint16
 }
 
 // sessionQueue names a session's queue; client ids too long for a queue
@@ -266,12 +295,6 @@ func (s *session) record(version byte, expiry uint32, disconnected time.Time) se
 	rec := sessionRecord{Version: version, Expiry: expiry, DisconnectedAt: disconnected}
 	for _, sub := range s.subs {
 		rec.Subs = append(rec.Subs, *sub)
-	}
-	for id := range s.inQoS2 {
-		rec.InQoS2 = append(rec.InQoS2, id)
-	}
-	for id := range s.outRel {
-		rec.OutRel = append(rec.OutRel, id)
 	}
 	return rec
 }
@@ -347,6 +370,7 @@ func (h *Handler) destroy(s *session) {
 		h.leaveShared(sub)
 	}
 	if s.durable {
+		h.dropSessionQoS2(s)
 		if err := h.b.Meta(sessionsNS).Delete(s.id); err != nil {
 			h.log.Warn("delete stored session", "client_id", s.id, "err", err)
 		}

@@ -121,8 +121,15 @@ func TestSessionRecordRestore(t *testing.T) {
 	s := newSession("dev", 600, true)
 	s.subs["a/+"] = &subscription{Filter: "a/+", QoS: 1, ID: 4}
 	s.subs["$share/g/b/#"] = &subscription{Filter: "b/#", Group: "g", QoS: 2}
-	s.inQoS2[7] = true
 	if err := h.persist(s, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h.storeInQoS2(s, 7)
+	h.storeOutRel(s, 9, "msg-9")
+	gone := newSession("a/b/gone", 600, true) // QoS 2 state of a session that no longer exists
+	h.storeInQoS2(gone, 3)
+	w := &will{topic: "w/t", qos: 1, msg: &core.Message{Body: []byte("bye")}}
+	if err := h.storeWill("dev", w, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	h2, err := New(Options{Broker: b, Logger: slog.New(slog.DiscardHandler)})
@@ -134,6 +141,18 @@ func TestSessionRecordRestore(t *testing.T) {
 	if r == nil || r.expiry != 600 || !r.durable || len(r.subs) != 2 || r.subs["a/+"].ID != 4 || !r.inQoS2[7] || r.expireTimer == nil {
 		t.Fatalf("restored %+v", r)
 	}
+	if !r.outRel[9] || r.relMsgs["msg-9"] != 9 || len(r.inQoS2) != 1 || len(r.outRel) != 1 {
+		t.Fatalf("restored QoS 2 state: in %v out %v msgs %v", r.inQoS2, r.outRel, r.relMsgs)
+	}
+	if keys := b.Meta(qos2NS).List(); len(keys) != 2 {
+		t.Fatalf("orphan QoS 2 state kept: %v", keys)
+	}
+	h2.mu.Lock()
+	pending := r.willFire != nil && r.willStored && r.willTimer != nil
+	h2.mu.Unlock()
+	if !pending {
+		t.Fatal("stored delayed will not re-armed")
+	}
 	if h2.shared[sharedQueue("g", "b/#")] != 1 {
 		t.Fatalf("shared membership %v", h2.shared)
 	}
@@ -141,5 +160,23 @@ func TestSessionRecordRestore(t *testing.T) {
 	long := string(make([]byte, 300))
 	if q := sessionQueue(long); len(q) > 255 {
 		t.Fatalf("queue name of %d bytes", len(q))
+	}
+}
+
+func TestQoS2Keys(t *testing.T) {
+	for _, c := range []struct {
+		dir    byte
+		id     uint16
+		client string
+	}{{'i', 1, "a"}, {'o', 65535, "x/y/z"}, {'i', 7, "/"}, {'o', 2, ""}} {
+		dir, id, client, ok := parseQoS2Key(qos2Key(c.dir, c.id, c.client))
+		if !ok || dir != c.dir || id != c.id || client != c.client {
+			t.Fatalf("%c %d %q: got %c %d %q %v", c.dir, c.id, c.client, dir, id, client, ok)
+		}
+	}
+	for _, k := range []string{"", "i/", "x/1/a", "i/0/a", "i/70000/a", "i/a/b", "i1/a", "o//a"} {
+		if _, _, _, ok := parseQoS2Key(k); ok {
+			t.Fatalf("%q accepted", k)
+		}
 	}
 }
