@@ -200,16 +200,10 @@ func (c *conn) published(slot *pubAck, err error) {
 // store, then sends their PUBREC (and the acknowledgements queued behind
 // them), until nothing is left.
 func (c *conn) storeAndAck() {
-	for {
-		c.mu.Lock()
-		out := c.ackOut
-		c.ackOut = nil
-		if len(out) == 0 {
-			c.ackWriting = false
-			c.cond.Broadcast() // finish waits for this goroutine
-			c.mu.Unlock()
-			return
-		}
+	c.mu.Lock()
+	for len(c.ackOut) > 0 {
+		// Entries stay in ackOut until sent: pubrecPending sees them.
+		out := c.ackOut[:len(c.ackOut):len(c.ackOut)]
 		c.mu.Unlock()
 		s := c.sess
 		for _, a := range out {
@@ -225,7 +219,14 @@ func (c *conn) storeAndAck() {
 			}
 		}
 		c.sendAcks(out)
+		c.mu.Lock()
+		clear(c.ackOut[:len(out)])
+		c.ackOut = c.ackOut[len(out):]
 	}
+	c.ackOut = nil
+	c.ackWriting = false
+	c.cond.Broadcast() // finish waits for this goroutine
+	c.mu.Unlock()
 }
 
 // sendAcks sends PUBACK/PUBREC for publishes whose fate is settled.

@@ -364,7 +364,12 @@ func TestKill9QoS2AndDelayedWill(t *testing.T) {
 		t.Fatal("the subscriber got the QoS 2 message again after the restart instead of PUBREL")
 	}
 
-	time.Sleep(500 * time.Millisecond) // a duplicate would be queued already: give it time to show
+	test.WaitFor(t, 10*time.Second, "inbound QoS 2 message delivered", func() bool {
+		inMu.Lock()
+		defer inMu.Unlock()
+		return inGot > 0
+	})
+	time.Sleep(500 * time.Millisecond) // a duplicate would be queued right behind it: give it time to show
 	inMu.Lock()
 	defer inMu.Unlock()
 	if inGot != 1 {
