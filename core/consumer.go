@@ -121,9 +121,9 @@ func (c *Consumer) cancel(requeue bool) {
 	}
 	var dl []*deadLetter
 	if requeue {
-		for id, e := range q.unacked {
-			if e.owner == c {
-				dl = q.requeueLocked(id, e, dl)
+		for _, sl := range q.unacked.appendTo(nil) {
+			if sl.e.owner == c {
+				dl = q.requeueLocked(sl.id, sl.e, dl)
 			}
 		}
 	}

@@ -234,7 +234,7 @@ func (q *queue) leaseLocked(e *entry, c *Consumer, noAck bool, lease time.Durati
 	id := q.b.nextLease()
 	e.lease = id
 	e.owner = c
-	q.unacked[id] = e
+	q.unacked.put(id, e)
 	if c != nil {
 		c.unacked++
 	}
@@ -260,7 +260,7 @@ func (q *queue) leaseLocked(e *entry, c *Consumer, noAck bool, lease time.Durati
 // unleaseLocked takes e back from its lease without settling it.
 func (q *queue) unleaseLocked(e *entry, c *Consumer) {
 	if e.lease != 0 {
-		delete(q.unacked, e.lease)
+		q.unacked.del(e.lease)
 		if c != nil {
 			c.unacked--
 		}
@@ -310,7 +310,7 @@ func (q *queue) settleLocked(id uint64, e *entry) {
 
 // unleaseOnlyLocked ends e's lease without touching the message.
 func (q *queue) unleaseOnlyLocked(id uint64, e *entry) {
-	delete(q.unacked, id)
+	q.unacked.del(id)
 	if e.owner != nil {
 		e.owner.unacked--
 	}
@@ -325,8 +325,8 @@ func (q *queue) ack(ids []uint64) error {
 	q.mu.Lock()
 	var missing uint64
 	for _, id := range ids {
-		e, ok := q.unacked[id]
-		if !ok {
+		e := q.unacked.get(id)
+		if e == nil {
 			missing = id
 			continue
 		}
@@ -349,8 +349,8 @@ func (q *queue) nack(ids []uint64, requeue bool) error {
 	var missing uint64
 	var dl []*deadLetter
 	for _, id := range ids {
-		e, ok := q.unacked[id]
-		if !ok {
+		e := q.unacked.get(id)
+		if e == nil {
 			missing = id
 			continue
 		}
@@ -412,8 +412,8 @@ func (b *Broker) ChangeLease(queueName string, id uint64, d time.Duration) error
 		return err
 	}
 	q.mu.Lock()
-	e, ok := q.unacked[id]
-	if !ok {
+	e := q.unacked.get(id)
+	if e == nil {
 		q.mu.Unlock()
 		return fmt.Errorf("lease %d not found: %w", id, ErrNotFound)
 	}

@@ -92,14 +92,21 @@ func (b *Broker) Publish(exchangeName, key string, m *Message, done func(error))
 		t = &tracker{done: done}
 		t.pending.Store(int32(len(qs)) + 1)
 	}
+	start := 0 // qs[:start] are the queues whose dispatch this publish starts
 	for i, q := range qs {
 		mm := m
 		if q.cfg.FIFO && i > 0 {
 			mm = m.Clone()
 		}
-		q.enqueue(mm, t, now)
 		qs[i] = nil
+		if q.enqueue(mm, t, now) {
+			qs[start] = q
+			start++
+		}
 	}
+	// One pass over the dispatch pool for every queue of a fan-out.
+	dispatchers.submit(qs[:start]...)
+	clear(qs[:start])
 	*qsp = qs[:0]
 	routePool.Put(qsp)
 	t.finish(nil)
@@ -182,17 +189,18 @@ func containsQueue(qs []*queue, q *queue) bool {
 }
 
 // enqueue adds m to q, storing it first when q is durable and m persistent.
-func (q *queue) enqueue(m *Message, t *tracker, now time.Time) {
+// It reports whether the caller must start q's dispatch (q.startDispatch).
+func (q *queue) enqueue(m *Message, t *tracker, now time.Time) bool {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
 		t.finish(nil)
-		return
+		return false
 	}
 	if q.cfg.MaxMessageSize > 0 && len(m.Body) > q.cfg.MaxMessageSize {
 		q.mu.Unlock()
 		t.finish(fmt.Errorf("message of %d bytes over the %d byte limit of queue '%s': %w", len(m.Body), q.cfg.MaxMessageSize, q.cfg.Name, ErrTooLarge))
-		return
+		return false
 	}
 	if q.cfg.FIFO {
 		if m.DedupID != "" && q.cfg.DedupWindow > 0 {
@@ -202,7 +210,7 @@ func (q *queue) enqueue(m *Message, t *tracker, now time.Time) {
 			if exp, ok := q.dedup[m.DedupID]; ok && now.Before(exp) {
 				q.mu.Unlock()
 				t.finish(nil)
-				return
+				return false
 			}
 			if len(q.dedup) > 4096 {
 				for k, exp := range q.dedup {
@@ -223,7 +231,7 @@ func (q *queue) enqueue(m *Message, t *tracker, now time.Time) {
 			q.b.flushDeadLetters([]*deadLetter{{q: q, e: &entry{msg: m, size: len(m.Body)}, reason: "maxlen"}})
 		}
 		t.finish(fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded))
-		return
+		return false
 	}
 	e := &entry{msg: m, size: len(m.Body), enqueued: now}
 	q.setTimesLocked(e, now)
@@ -245,16 +253,16 @@ func (q *queue) enqueue(m *Message, t *tracker, now time.Time) {
 				t.finish(fmt.Errorf("store: %w: %v", ErrUnavailable, err))
 			}
 		})
-		return
+		return false
 	}
 	if len(q.order) > 0 {
 		// An earlier persistent message is still being stored: queue
 		// behind it rather than overtake it.
 		q.order = append(q.order, &orderSlot{e: e, t: t, state: slotReady})
 		q.mu.Unlock()
-		return
+		return false
 	}
-	q.insertLocked(e, t)
+	return q.insertLocked(e, t)
 }
 
 // orderSlot is a message waiting in queue.order.
@@ -290,14 +298,17 @@ func (q *queue) drainOrderLocked() {
 			q.mu.Lock()
 			continue
 		}
-		q.insertLocked(s.e, s.t) // unlocks
+		if q.insertLocked(s.e, s.t) { // unlocks
+			q.startDispatch()
+		}
 		q.mu.Lock()
 	}
 	q.mu.Unlock()
 }
 
-// insertLocked adds e and unlocks q.
-func (q *queue) insertLocked(e *entry, t *tracker) {
+// insertLocked adds e and unlocks q. It reports whether the caller must
+// start q's dispatch.
+func (q *queue) insertLocked(e *entry, t *tracker) bool {
 	var dl []*deadLetter
 	if q.rejectFullLocked(e.size) {
 		q.mu.Unlock()
@@ -305,7 +316,7 @@ func (q *queue) insertLocked(e *entry, t *tracker) {
 			q.b.eng.Remove(q.key, e.seq)
 		}
 		t.finish(fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded))
-		return
+		return false
 	}
 	q.bytes += int64(e.size)
 	q.nextPos++
@@ -325,9 +336,7 @@ func (q *queue) insertLocked(e *entry, t *tracker) {
 	q.mu.Unlock()
 	t.finish(nil)
 	q.b.flushDeadLetters(dl)
-	if start {
-		q.startDispatch()
-	}
+	return start
 }
 
 func (q *queue) setTimesLocked(e *entry, now time.Time) {

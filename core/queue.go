@@ -60,28 +60,29 @@ type QueueInfo struct {
 }
 
 type entry struct {
-	msg         *Message
-	seq         uint64 // store sequence, 0 when not stored
-	size        int
-	pri         uint8
-	enqueued    time.Time
-	expires     time.Time // zero = never
-	dropExpired bool      // expiry is retention: drop instead of dead-letter
-	visible     time.Time // delayed until
-	deliveries  int
-	first       time.Time
-	lease       uint64 // current lease id, 0 when ready
-	lastLease   uint64 // the lease that ended last without a settle (see AckExpired)
-	deadline    time.Time
-	owner       *Consumer
-	done        bool   // acked/removed
-	recov       bool   // recovered from the store: may have been delivered before
-	pos         uint64 // arrival order in this queue; requeues go back to their place
-	// first is the Delivery of the entry's first lease, allocated with
+	msg        *Message
+	seq        uint64 // store sequence, 0 when not stored
+	size       int
+	pos        uint64 // arrival order in this queue; requeues go back to their place
+	deliveries int
+	lease      uint64 // current lease id, 0 when ready
+	lastLease  uint64 // the lease that ended last without a settle (see AckExpired)
+	owner      *Consumer
+	enqueued   time.Time
+	expires    time.Time // zero = never
+	visible    time.Time // delayed until
+	first      time.Time
+	deadline   time.Time
+	pri        uint8
+	// dropExpired: expiry is retention: drop instead of dead-letter.
+	dropExpired bool
+	done        bool // acked/removed
+	recov       bool // recovered from the store: may have been delivered before
+	firstDUsed  bool
+	// firstD is the Delivery of the entry's first lease, allocated with
 	// the entry (one allocation less per message); later leases get their
 	// own, since a handler may still hold an earlier one.
-	firstD     Delivery
-	firstDUsed bool
+	firstD Delivery
 }
 
 type queue struct {
@@ -95,7 +96,7 @@ type queue struct {
 	nready      int
 	delayed     timeHeap
 	leases      timeHeap
-	unacked     map[uint64]*entry
+	unacked     leaseTable
 	bytes       int64
 	consumers   []*Consumer
 	rr          int
@@ -124,7 +125,7 @@ func (b *Broker) newQueue(cfg QueueConfig) *queue {
 	}
 	now := b.now()
 	return &queue{b: b, key: cfg.Name, created: now, cfg: cfg, ready: make([]deque, levels),
-		unacked: map[uint64]*entry{}, lastUsed: now}
+		lastUsed: now}
 }
 
 func validateQueue(cfg *QueueConfig) error {
@@ -276,7 +277,7 @@ func (q *queue) checkOwner(owner string) error {
 func (q *queue) info() QueueInfo {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return QueueInfo{Config: q.cfg, Ready: q.nready, Unacked: len(q.unacked), Delayed: q.delayed.Len(),
+	return QueueInfo{Config: q.cfg, Ready: q.nready, Unacked: q.unacked.len(), Delayed: q.delayed.Len(),
 		Consumers: len(q.consumers), Bytes: q.bytes, CreatedAt: q.created}
 }
 
@@ -347,10 +348,10 @@ func (q *queue) dropAllLocked() {
 	q.nready = 0
 	q.delayed = nil
 	q.leases = nil
-	for id, e := range q.unacked {
-		e.done = true
-		delete(q.unacked, id)
+	for _, sl := range q.unacked.appendTo(nil) {
+		sl.e.done = true
 	}
+	q.unacked.reset()
 	q.bytes = 0
 	q.groups = nil
 }

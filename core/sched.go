@@ -55,28 +55,39 @@ var dispatchers = &dispatchPool{max: max(2, runtime.GOMAXPROCS(0))}
 // q.mu and released it).
 func (q *queue) startDispatch() { dispatchers.submit(q) }
 
-func (p *dispatchPool) submit(q *queue) {
+// submit puts queues on the run list, waking parked workers (or starting
+// new ones up to the pool size) for as many of them as it can.
+func (p *dispatchPool) submit(qs ...*queue) {
+	if len(qs) == 0 {
+		return
+	}
+	var wake [8]*dispatchWorker
+	nwake, spawn := 0, 0
 	p.mu.Lock()
-	p.run = append(p.run, q)
-	var w *dispatchWorker
-	spawn := false
-	if n := len(p.idle); n > 0 {
-		w = p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-	} else if p.workers < p.max {
-		p.workers++
-		spawn = true
-	} else if !p.checkOn {
+	p.run = append(p.run, qs...)
+	for range qs {
+		if n := len(p.idle); n > 0 && nwake < len(wake) {
+			wake[nwake] = p.idle[n-1]
+			nwake++
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+		} else if p.workers < p.max {
+			p.workers++
+			spawn++
+		} else {
+			break
+		}
+	}
+	if nwake+spawn == 0 && !p.checkOn {
 		p.checkOn = true
 		seen := p.taken.Load()
 		time.AfterFunc(stallCheckAfter, func() { p.stallCheck(seen) })
 	}
 	p.mu.Unlock()
-	if w != nil {
+	for _, w := range wake[:nwake] {
 		w.wake <- struct{}{}
 	}
-	if spawn {
+	for ; spawn > 0; spawn-- {
 		go p.work()
 	}
 }
