@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Error is an AWS API error. Code is what the Query protocol (XML <Code>,
@@ -73,13 +74,24 @@ func InvalidAction(action string) *Error {
 		Message: "The action " + action + " is not valid for this web service."}
 }
 
+// unknownOperation is the error for an unknown action: Query services call
+// it InvalidAction; AWS JSON endpoints answer with Coral's
+// UnknownOperationException (the query-compatible code stays InvalidAction).
+func unknownOperation(proto Protocol, action string) *Error {
+	e := InvalidAction(action)
+	if proto == JSON {
+		e.Type = "com.amazon.coral.service#UnknownOperationException"
+	}
+	return e
+}
+
 // writeError renders e in the protocol of the request.
 func writeError(w http.ResponseWriter, proto Protocol, svc *Service, reqID string, e *Error) {
 	h := w.Header()
 	h.Set("x-amzn-RequestId", reqID)
 	if proto == JSON {
 		typ := e.jsonType()
-		if svc != nil && svc.JSONTypePrefix != "" {
+		if svc != nil && svc.JSONTypePrefix != "" && !strings.Contains(typ, "#") {
 			typ = svc.JSONTypePrefix + typ
 		}
 		body, _ := marshalJSON(map[string]string{"__type": typ, "message": e.Message})

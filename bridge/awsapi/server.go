@@ -179,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 			writeError(w, r.Protocol, nil, reqID, ErrMissingAction)
 			return
 		}
-		writeError(w, r.Protocol, nil, reqID, InvalidAction(r.Action))
+		writeError(w, r.Protocol, nil, reqID, unknownOperation(r.Protocol, r.Action))
 		return
 	}
 	if aerr != nil {
@@ -193,7 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	h, ok := r.Service.Actions[r.Action]
 	if !ok {
-		writeError(w, r.Protocol, r.Service, reqID, InvalidAction(r.Action))
+		writeError(w, r.Protocol, r.Service, reqID, unknownOperation(r.Protocol, r.Action))
 		return
 	}
 	res, err := h(r)

@@ -147,8 +147,9 @@ func TestErrorsInProtocolOfRequest(t *testing.T) {
 	}
 	req = httptest.NewRequest("POST", "/", strings.NewReader(`{}`))
 	req.Header.Set("X-Amz-Target", "AmazonSQS.Nope")
-	if res, body = do(t, s, req); res.StatusCode != 400 || !strings.Contains(body, "InvalidAction") {
-		t.Fatalf("unknown action: %d %s", res.StatusCode, body)
+	if res, body = do(t, s, req); res.StatusCode != 400 || !strings.Contains(body, `"__type":"com.amazon.coral.service#UnknownOperationException"`) ||
+		res.Header.Get("x-amzn-query-error") != "InvalidAction;Sender" {
+		t.Fatalf("unknown action: %d %v %s", res.StatusCode, res.Header, body)
 	}
 }
 
