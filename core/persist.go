@@ -187,6 +187,13 @@ func (b *Broker) recoverMessages() error {
 	}
 	for _, q := range b.queues {
 		q.mu.Lock()
+		if q.cfg.FIFO {
+			// Sequence numbers keep growing across restarts even when the
+			// messages that carried the highest ones are gone: resume from
+			// the clock in microseconds if that is higher (FIFO queues take
+			// far fewer than a million messages a second).
+			q.fifoSeq = max(q.fifoSeq, uint64(now.UnixMicro()))
+		}
 		q.scheduleLocked(q.nextDeadlineLocked())
 		q.mu.Unlock()
 	}

@@ -212,6 +212,9 @@ func (s *Service) remember(key string, d dedupEntry) {
 		}
 	}
 	s.sent[key] = d
+	if s.journal {
+		s.fresh = append(s.fresh, dedupRecord{Key: key, ID: d.id, Seq: d.seq, Exp: d.exp.UnixNano()})
+	}
 }
 
 func (s *Service) recall(key string) (dedupEntry, bool) {

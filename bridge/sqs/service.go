@@ -33,6 +33,8 @@ type Service struct {
 	mu      sync.Mutex
 	purged  map[string]time.Time  // last PurgeQueue per queue
 	sent    map[string]dedupEntry // FIFO: queue\x00dedup id -> original message
+	fresh   []dedupRecord         // sent entries not yet journalled (dedup.go)
+	journal bool                  // FIFO deduplication ids are journalled
 	attempt map[string]attemptEntry
 	moves   map[string]*moveTask // message move tasks by handle
 	wg      sync.WaitGroup
@@ -49,8 +51,15 @@ func New(b *core.Broker, o Options) *Service {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{b: b, log: o.Logger, opts: o, ctx: ctx, cancel: cancel, purged: map[string]time.Time{},
+	s := &Service{b: b, log: o.Logger, opts: o, ctx: ctx, cancel: cancel, purged: map[string]time.Time{},
 		sent: map[string]dedupEntry{}, attempt: map[string]attemptEntry{}, moves: map[string]*moveTask{}}
+	if b != nil && b.Durable() {
+		s.journal = true
+		s.loadDedup()
+		s.wg.Add(1)
+		go s.journalDedup()
+	}
+	return s
 }
 
 // Close ends pending long polls and message move tasks. Idempotent.
