@@ -115,16 +115,10 @@ func (s *Service) startMessageMoveTask(r *awsapi.Request) (any, error) {
 			return nil, errInvalidParam("There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
 		}
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	t.cancel = cancel
 	s.moves[t.handle] = t
-	s.wg.Add(1)
+	s.saveMove(t)
+	s.launchMove(t)
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		s.runMove(ctx, t)
-	}()
 	return map[string]string{"TaskHandle": t.handle}, nil
 }
 
@@ -141,21 +135,37 @@ func (s *Service) runMove(ctx context.Context, t *moveTask) {
 		tick = time.NewTicker(time.Second / time.Duration(t.rate))
 		defer tick.Stop()
 	}
-	for t.moved.Load() < t.toMove {
-		if ctx.Err() != nil {
+	// A user's cancel ends the task; a shutdown leaves it RUNNING so that
+	// it resumes after the restart.
+	stopped := func() {
+		if s.ctx.Err() == nil {
 			t.finish("CANCELLED", "")
+		}
+	}
+	lastSave := time.Now()
+	for t.moved.Load() < t.toMove {
+		if time.Since(lastSave) >= moveSaveEvery {
+			s.saveMove(t)
+			lastSave = time.Now()
+		}
+		if ctx.Err() != nil {
+			stopped()
 			return
 		}
 		if tick != nil {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():
-				t.finish("CANCELLED", "")
+				stopped()
 				return
 			}
 		}
 		ds, err := s.b.Get(ctx, t.src, core.GetOptions{Max: 1, Lease: time.Minute})
 		if err != nil {
+			if ctx.Err() != nil {
+				stopped()
+				return
+			}
 			t.finish("FAILED", "AWS.SimpleQueueService.NonExistentQueue")
 			return
 		}
@@ -221,6 +231,7 @@ func (s *Service) cancelMessageMoveTask(r *awsapi.Request) (any, error) {
 	if !running {
 		return nil, errResourceNotFound("Task does not exist.")
 	}
+	s.saveMove(t)
 	t.cancel()
 	return map[string]int64{"ApproximateNumberOfMessagesMoved": t.moved.Load()}, nil
 }

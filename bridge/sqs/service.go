@@ -56,6 +56,7 @@ func New(b *core.Broker, o Options) *Service {
 	if b != nil && b.Durable() {
 		s.journal = true
 		s.loadDedup()
+		s.loadMoves()
 		s.wg.Add(1)
 		go s.journalDedup()
 	}
