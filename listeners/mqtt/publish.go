@@ -34,6 +34,7 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 	for qos > 0 {
 		c.mu.Lock()
 		over := c.inflightIn >= int(c.h.o.ReceiveMaximum)
+		unconfirmed := len(c.acks) + len(c.ackOut)
 		c.mu.Unlock()
 		if !over {
 			break
@@ -42,7 +43,12 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 			return packets.ErrReceiveMaximum // [MQTT-3.3.4-9]
 		}
 		// MQTT 3.1.1 has no Receive Maximum: stop reading until the store
-		// confirms earlier publishes (TCP backpressure).
+		// confirms earlier publishes (TCP backpressure). QoS 2 exchanges
+		// past PUBREC wait for the client's PUBREL, which only this
+		// reader can take: they do not hold it up.
+		if unconfirmed < int(c.h.o.ReceiveMaximum) {
+			break
+		}
 		select {
 		case <-c.ackSpace:
 		case <-c.kickedCh:

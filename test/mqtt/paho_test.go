@@ -110,3 +110,34 @@ func TestPaho311BadAuth(t *testing.T) {
 	o = pahoOpts(b.MQTT, "z").SetUsername("alice").SetPassword("secret")
 	connect(t, o)
 }
+
+// An MQTT 3.1.1 publisher with more QoS 2 publishes in flight than the
+// broker's Receive Maximum (3.1.1 has none to announce): every exchange
+// completes and every message arrives once. The reader keeps taking
+// PUBREL while QoS 2 messages await it.
+func TestPaho311QoS2ManyInFlight(t *testing.T) {
+	b := test.StartBroker(t)
+	var box inbox
+	sub := connect(t, pahoOpts(b.MQTT, "q2many-sub").SetDefaultPublishHandler(box.handler))
+	wait(t, sub.Subscribe("q2many/#", 2, nil))
+	pub := connect(t, pahoOpts(b.MQTT, "q2many-pub"))
+	const n = 600
+	toks := make([]paho.Token, n)
+	for i := range toks {
+		toks[i] = pub.Publish("q2many/x", 2, false, fmt.Sprint(i))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d of %d did not complete: %v", i, n, tok.Error())
+		}
+	}
+	test.WaitFor(t, 10*time.Second, "every message delivered", func() bool { return box.len() >= n })
+	seen := map[string]bool{}
+	for i := 0; i < box.len(); i++ {
+		p := string(box.get(i).Payload())
+		if seen[p] {
+			t.Fatalf("%s delivered twice", p)
+		}
+		seen[p] = true
+	}
+}
