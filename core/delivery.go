@@ -61,7 +61,7 @@ func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) 
 		q.b.flushDeadLetters(dl)
 		var refused []pendingDelivery
 		var refusers []*Consumer
-		noack := 0
+		noack, delivered := 0, 0
 		for i, p := range batch {
 			if containsConsumer(refusers, p.c) || !p.c.h(p.d) {
 				refused = append(refused, batch[i])
@@ -74,7 +74,10 @@ func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) 
 				noack++
 				batch[i].taken = true
 			}
-			q.b.stats.Delivered.Add(1)
+			delivered++
+		}
+		if delivered > 0 {
+			q.b.stats.Delivered.Add(uint64(delivered))
 		}
 		q.mu.Lock()
 		if noack > 0 {
@@ -115,6 +118,9 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 		return batch, dl
 	}
 	now := q.b.now()
+	if n := q.takeableLocked(dispatchBatch - len(batch)); n > 2 {
+		q.warm ^= q.ready[0].touch(n)
+	}
 	var skip []*Consumer // selector consumers with nothing eligible this round
 	for len(batch) < dispatchBatch && q.nready > 0 {
 		c := q.pickConsumerLocked(skip)
@@ -141,6 +147,35 @@ func (q *queue) collectLocked(batch []pendingDelivery, dl []*deadLetter) ([]pend
 		batch = append(batch, pendingDelivery{c: c, d: d, e: e, resumes: c.resumes})
 	}
 	return batch, dl
+}
+
+// takeableLocked is how many of up to max ready messages the consumers'
+// credit lets this round take, on a plain queue (no priorities, selectors
+// or groups); 0 otherwise.
+func (q *queue) takeableLocked(max int) int {
+	if len(q.ready) != 1 || q.hasSelector || q.cfg.FIFO {
+		return 0
+	}
+	n := min(max, q.nready)
+	credit := 0
+	for _, c := range q.consumers {
+		if c.closed || c.paused {
+			continue
+		}
+		if c.opts.NoAck || c.prefetch <= 0 {
+			return n
+		}
+		if c.unacked < c.prefetch {
+			credit += c.prefetch - c.unacked
+		}
+		if credit >= n {
+			return n
+		}
+		if q.cfg.SingleActiveConsumer {
+			break
+		}
+	}
+	return credit
 }
 
 // pickConsumerLocked chooses the next consumer with credit: highest priority
@@ -231,7 +266,7 @@ func (q *queue) leaseLocked(e *entry, c *Consumer, noAck bool, lease time.Durati
 	if noAck {
 		return d // settled by the caller once handed over
 	}
-	id := q.b.nextLease()
+	id := q.nextLeaseLocked()
 	e.lease = id
 	e.owner = c
 	q.unacked.put(id, e)
@@ -255,6 +290,21 @@ func (q *queue) leaseLocked(e *entry, c *Consumer, noAck bool, lease time.Durati
 	d.ID = id
 	d.Deadline = e.deadline
 	return d
+}
+
+// leaseBlock is how many lease ids a queue takes from the broker's counter
+// at a time: ids stay unique across queues and grow within each queue,
+// and the shared counter (a cache line every dispatching core would
+// otherwise fight over) is touched once per block.
+const leaseBlock = 1024
+
+func (q *queue) nextLeaseLocked() uint64 {
+	if q.leaseNext == q.leaseEnd {
+		end := q.b.leaseSeq.Add(leaseBlock)
+		q.leaseNext, q.leaseEnd = end-leaseBlock, end
+	}
+	q.leaseNext++
+	return q.leaseNext
 }
 
 // unleaseLocked takes e back from its lease without settling it.
@@ -324,6 +374,7 @@ func (q *queue) unleaseOnlyLocked(id uint64, e *entry) {
 func (q *queue) ack(ids []uint64) error {
 	q.mu.Lock()
 	var missing uint64
+	acked := 0
 	for _, id := range ids {
 		e := q.unacked.get(id)
 		if e == nil {
@@ -331,7 +382,10 @@ func (q *queue) ack(ids []uint64) error {
 			continue
 		}
 		q.settleLocked(id, e)
-		q.b.stats.Acked.Add(1)
+		acked++
+	}
+	if acked > 0 {
+		q.b.stats.Acked.Add(uint64(acked))
 	}
 	kick := q.wantDispatchLocked()
 	q.mu.Unlock()

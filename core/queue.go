@@ -113,6 +113,9 @@ type queue struct {
 	deleted     bool
 	bindings    []*Binding
 	hasSelector bool
+	warm        uint64 // sink of deque.touch
+	leaseNext   uint64 // last lease id handed out from the block up to leaseEnd
+	leaseEnd    uint64
 	// order holds entries waiting for an earlier store append, so that a
 	// queue takes messages in publish order (see drainOrderLocked).
 	order []*orderSlot
