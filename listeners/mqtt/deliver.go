@@ -43,7 +43,7 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 	s := c.sess
 	matched := false
 	s.mu.Lock()
-	if _, had := s.relMsgs[m.ID]; len(s.relMsgs) > 0 && had {
+	if len(s.relMsgs) > 0 && s.relMsgs[relKey(d.Queue, m.ID)] != 0 {
 		// The client already has it and the broker sent PUBREL before a
 		// crash that lost the core ack: settle it, do not send it again.
 		s.mu.Unlock()
@@ -472,7 +472,11 @@ func (c *conn) onPubrec(pk *packets.Packet) {
 	if pk.ReasonCode < 0x80 && c.sess.durable {
 		// Stored before the core forgets the message: after a crash the
 		// exchange resumes with PUBREL, not with the message again.
-		c.h.storeOutRel(c.sess, id, o.msg.ID)
+		q := ""
+		if o.d != nil {
+			q = o.d.Queue
+		}
+		c.h.storeOutRel(c.sess, id, relKey(q, o.msg.ID))
 	}
 	if o.d != nil {
 		c.h.b.Ack(o.d.Queue, o.d.ID)

@@ -14,8 +14,8 @@ import (
 // connection ends:
 //   - QoS 2 exchanges in flight, one key each in qos2NS: "i/<id>/<client>"
 //     (inbound id awaiting PUBREL, written before PUBREC is sent), and
-//     "o/<id>/<client>" = message id (outbound id awaiting PUBCOMP, written
-//     when PUBREC arrives);
+//     "o/<id>/<client>" = relKey of the message (outbound id awaiting
+//     PUBCOMP, written when PUBREC arrives);
 //   - pending delayed wills in willsNS, key = client id.
 //
 // QoS 0/1 traffic writes nothing here.
@@ -55,11 +55,16 @@ func (h *Handler) storeInQoS2(s *session, id uint16) {
 	}
 }
 
-// storeOutRel records that the client has the QoS 2 message msgID under
-// packet id (PUBREC received): after a crash PUBREL is sent again, and the
-// message itself, should the core redeliver it, is not [MQTT-4.4.0-1].
-func (h *Handler) storeOutRel(s *session, id uint16, msgID string) {
-	if err := h.b.Meta(qos2NS).Put(qos2Key('o', id, s.id), []byte(msgID)); err != nil {
+// relKey names one message in one queue (the same publish reaches a
+// session's queue and its shared subscriptions' queues).
+func relKey(queue, msgID string) string { return queue + "\x00" + msgID }
+
+// storeOutRel records that the client has the QoS 2 message rel (relKey)
+// under packet id (PUBREC received): after a crash PUBREL is sent again,
+// and the message itself, should the core redeliver it, is not
+// [MQTT-4.4.0-1].
+func (h *Handler) storeOutRel(s *session, id uint16, rel string) {
+	if err := h.b.Meta(qos2NS).Put(qos2Key('o', id, s.id), []byte(rel)); err != nil {
 		h.log.Warn("store outbound QoS 2 state", "client_id", s.id, "err", err)
 	}
 }

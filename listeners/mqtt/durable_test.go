@@ -2,12 +2,16 @@ package mqtt
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/omnibroker/broker/core"
 )
 
 // readServer reads one server packet (v5) from br.
@@ -152,4 +156,61 @@ func TestQoS2StateInMeta(t *testing.T) {
 	if keys := meta.List(); len(keys) != 0 {
 		t.Fatalf("QoS 2 state left: %v", keys)
 	}
+}
+
+// After a crash that lost the core ack of a QoS 2 message the client had
+// already PUBRECed, the restored session resends PUBREL and settles the
+// redelivered message without sending it again [MQTT-4.4.0-1].
+func TestRestoredOutRelSettlesRedelivery(t *testing.T) {
+	h, b := newTestHandler(t)
+	s := newSession("dev", 600, true)
+	s.subs["r/#"] = &subscription{Filter: "r/#", QoS: 2}
+	if err := h.persist(s, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DeclareQueue(core.QueueConfig{Name: s.queue, Durable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Bind(core.Binding{Source: topicExch, Destination: s.queue, Key: "r.#"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"had", "new"} {
+		m := &core.Message{ID: id, Body: []byte(id), Props: core.Properties{Persistent: true}, Private: core.Table{privQoS: int8(2)}}
+		if _, err := b.Publish(topicExch, "r.x", m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.storeOutRel(s, 9, relKey(s.queue, "had"))
+	h2, err := New(Options{Broker: b, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close(context.Background())
+	c, br, _ := pipeClient(t, h2)
+	cp := connectPk("dev", "u", "p")
+	cp.Connect.Clean = false
+	cp.Properties.SessionExpiryInterval, cp.Properties.SessionExpiryIntervalFlag = 600, true
+	writePk(t, c, cp)
+	if ack := readServer(t, c, br); ack.FixedHeader.Type != packets.Connack || !ack.SessionPresent {
+		t.Fatalf("connack %+v", ack)
+	}
+	if pk := readServer(t, c, br); pk.FixedHeader.Type != packets.Pubrel || pk.PacketID != 9 {
+		t.Fatalf("want PUBREL 9, got %+v", pk)
+	}
+	pk := readServer(t, c, br)
+	if pk.FixedHeader.Type != packets.Publish || string(pk.Payload) != "new" || pk.FixedHeader.Qos != 2 || pk.PacketID == 9 {
+		t.Fatalf("want only the new message, got %+v", pk)
+	}
+	writePk(t, c, ctl(packets.Pubcomp, 9))
+	writePk(t, c, ctl(packets.Pingreq, 0))
+	if pk := readServer(t, c, br); pk.FixedHeader.Type != packets.Pingresp {
+		t.Fatalf("got %+v", pk)
+	}
+	if info, err := b.Queue(s.queue, ""); err != nil || info.Ready != 0 || info.Unacked != 1 {
+		t.Fatalf("queue %+v %v: the settled message must be gone, the new one in flight", info, err)
+	}
+	if _, err := b.Meta(qos2NS).Get(qos2Key('o', 9, "dev")); err == nil {
+		t.Fatal("outbound state kept after PUBCOMP")
+	}
+	c.Close() // before h2.Close, which would say DISCONNECT to a client no longer reading
 }

@@ -256,9 +256,9 @@ type session struct {
 	subs   map[string]*subscription
 	inQoS2 map[uint16]bool // inbound QoS 2 ids awaiting PUBREL [MQTT-4.3.3-9]
 	outRel map[uint16]bool // outbound ids awaiting PUBCOMP [MQTT-4.3.3-5]
-	// Message ids of restored outRel entries (a crash may have lost the
-	// core ack of the message the client already has): a redelivery of
-	// one of them is settled without sending it again.
+	// Messages (relKey) of restored outRel entries (a crash may have lost
+	// the core ack of the message the client already has): a redelivery
+	// of one of them is settled without sending it again.
 	relMsgs map[string]uint16
 }
 

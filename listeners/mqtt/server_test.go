@@ -125,7 +125,7 @@ func TestSessionRecordRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.storeInQoS2(s, 7)
-	h.storeOutRel(s, 9, "msg-9")
+	h.storeOutRel(s, 9, relKey(s.queue, "msg-9"))
 	gone := newSession("a/b/gone", 600, true) // QoS 2 state of a session that no longer exists
 	h.storeInQoS2(gone, 3)
 	w := &will{topic: "w/t", qos: 1, msg: &core.Message{Body: []byte("bye")}}
@@ -141,7 +141,7 @@ func TestSessionRecordRestore(t *testing.T) {
 	if r == nil || r.expiry != 600 || !r.durable || len(r.subs) != 2 || r.subs["a/+"].ID != 4 || !r.inQoS2[7] || r.expireTimer == nil {
 		t.Fatalf("restored %+v", r)
 	}
-	if !r.outRel[9] || r.relMsgs["msg-9"] != 9 || len(r.inQoS2) != 1 || len(r.outRel) != 1 {
+	if !r.outRel[9] || r.relMsgs[relKey(s.queue, "msg-9")] != 9 || len(r.inQoS2) != 1 || len(r.outRel) != 1 {
 		t.Fatalf("restored QoS 2 state: in %v out %v msgs %v", r.inQoS2, r.outRel, r.relMsgs)
 	}
 	if keys := b.Meta(qos2NS).List(); len(keys) != 2 {
