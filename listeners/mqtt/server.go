@@ -119,6 +119,10 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{o: o, b: o.Broker, log: o.Logger, sessions: map[string]*session{}, shared: map[string]int{}}
 	h.stopAlarm = h.b.OnMemoryAlarm(h.onMemoryAlarm)
 	now := time.Now()
+	// Timers armed here (an expiry already due fires at once) wait for
+	// the restore to finish.
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for id, raw := range h.b.Meta(sessionsNS).List() {
 		var rec sessionRecord
 		if err := json.Unmarshal(raw, &rec); err != nil {

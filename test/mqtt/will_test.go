@@ -35,6 +35,7 @@ func TestWillsOnBrokerShutdown(t *testing.T) {
 	now := mustDial5(t, b.MQTT, "sw-now", will("now", 0, 60))
 	mustDial5(t, b.MQTT, "sw-clean", will("clean", 30, 0)) // session ends with the connection
 	mustDial5(t, b.MQTT, "sw-later", will("later", 2, 60))
+	mustDial5(t, b.MQTT, "sw-cap", will("cap", 30, 2)) // due when the session expires, after 2 s
 	mustDial5(t, b.MQTT, "sw-back", will("back", 3, 60))
 	bye := mustDial5(t, b.MQTT, "sw-bye", will("bye", 0, 60))
 	bye.Disconnect(&paho.Disconnect{}) // normal DISCONNECT: no will [MQTT-3.1.2-10]
@@ -60,15 +61,15 @@ func TestWillsOnBrokerShutdown(t *testing.T) {
 	mustDial5(t, b2.MQTT, "sw-back", func(c *paho.Connect) { persistent(c); c.Properties.SessionExpiryInterval = u32(60) })
 	w := mustDial5(t, b2.MQTT, "sw-watch", persistent)
 	var got []string
-	for len(got) < 5 {
+	for len(got) < 6 {
 		m := w.next(t)
 		got = append(got, string(m.Payload))
-		if string(m.Payload) == "later" && time.Since(stopped) < 1900*time.Millisecond {
-			t.Fatalf("delayed will published %v after the shutdown, before its 2 s delay", time.Since(stopped))
+		if p := string(m.Payload); (p == "later" || p == "cap") && time.Since(stopped) < 1900*time.Millisecond {
+			t.Fatalf("delayed will %q published %v after the shutdown, before its 2 s delay", p, time.Since(stopped))
 		}
 	}
 	sort.Strings(got)
-	if strings.Join(got, ",") != "clean,later,now,v3,ws" {
+	if strings.Join(got, ",") != "cap,clean,later,now,v3,ws" {
 		t.Fatalf("wills after the restart: %v", got)
 	}
 	// sw-back's will would have been due 3 s after the shutdown.
