@@ -416,7 +416,7 @@ func (e *Engine) track(subj string, seq uint64) {
 // Remove marks a stored message of queue as acknowledged; the store drops
 // it within a flush period (in-order acks fold into one purge).
 func (e *Engine) Remove(queue string, seq uint64) {
-	subj := subject(queue)
+	subj := e.subjectOf(queue)
 	e.amu.Lock()
 	a := e.queues[subj]
 	if a == nil {
@@ -430,7 +430,8 @@ func (e *Engine) Remove(queue string, seq uint64) {
 
 // Purge deletes every stored message of queue (queue deleted).
 func (e *Engine) Purge(queue string) {
-	subj := subject(queue)
+	subj := e.subjectOf(queue)
+	e.subjects.Delete(queue)
 	e.amu.Lock()
 	delete(e.queues, subj)
 	e.amu.Unlock()
