@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type sqsLean struct {
 	addr, host, url string
 	access, secret  string
 	conns           chan *leanConn
+
+	keyMu  sync.Mutex
+	keyDay string
+	key    []byte // SigV4 signing key of keyDay
 }
 
 type leanConn struct {
@@ -60,6 +65,16 @@ func (l *sqsLean) put(c *leanConn) {
 	}
 }
 
+func (l *sqsLean) signingKey(day string) []byte {
+	l.keyMu.Lock()
+	defer l.keyMu.Unlock()
+	if l.keyDay != day {
+		l.key = hmacSHA256(hmacSHA256(hmacSHA256(hmacSHA256([]byte("AWS4"+l.secret), day), "us-east-1"), "sqs"), "aws4_request")
+		l.keyDay = day
+	}
+	return l.key
+}
+
 func hmacSHA256(key []byte, s string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(s))
@@ -86,7 +101,7 @@ func (l *sqsLean) call(ctx context.Context, action string, body []byte) ([]byte,
 	scope := day + "/us-east-1/sqs/aws4_request"
 	csum := sha256.Sum256([]byte(canonical))
 	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(csum[:])
-	key := hmacSHA256(hmacSHA256(hmacSHA256(hmacSHA256([]byte("AWS4"+l.secret), day), "us-east-1"), "sqs"), "aws4_request")
+	key := l.signingKey(day)
 	sig := hex.EncodeToString(hmacSHA256(key, sts))
 	fmt.Fprintf(c.w, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nX-Amz-Target: %s\r\nX-Amz-Date: %s\r\n"+
 		"Authorization: AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=%s\r\n"+
