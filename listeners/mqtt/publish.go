@@ -228,6 +228,10 @@ func (c *conn) storeAndAck() {
 		c.mu.Lock()
 		clear(c.ackOut[:len(out)])
 		c.ackOut = c.ackOut[len(out):]
+		select { // a 3.1.1 reader may wait for these to be sent
+		case c.ackSpace <- struct{}{}:
+		default:
+		}
 	}
 	c.ackOut = nil
 	c.ackWriting = false

@@ -114,13 +114,15 @@ func TestPaho311BadAuth(t *testing.T) {
 // An MQTT 3.1.1 publisher with more QoS 2 publishes in flight than the
 // broker's Receive Maximum (3.1.1 has none to announce): every exchange
 // completes and every message arrives once. The reader keeps taking
-// PUBREL while QoS 2 messages await it.
+// PUBREL while QoS 2 messages await it, and resumes once the store has
+// confirmed earlier publishes.
 func TestPaho311QoS2ManyInFlight(t *testing.T) {
 	b := test.StartBroker(t)
 	var box inbox
 	sub := connect(t, pahoOpts(b.MQTT, "q2many-sub").SetDefaultPublishHandler(box.handler))
 	wait(t, sub.Subscribe("q2many/#", 2, nil))
-	pub := connect(t, pahoOpts(b.MQTT, "q2many-pub"))
+	// A persistent session: each QoS 2 id is stored before its PUBREC.
+	pub := connect(t, pahoOpts(b.MQTT, "q2many-pub").SetCleanSession(false))
 	const n = 600
 	toks := make([]paho.Token, n)
 	for i := range toks {
