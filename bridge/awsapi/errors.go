@@ -135,6 +135,16 @@ func (a appendWriter) Write(p []byte) (int, error) { *a.b = append(*a.b, p...); 
 
 // appendEscaped appends s with XML character escaping.
 func appendEscaped(dst []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\'', c == '&', c == '<', c == '>':
+			plain = false
+		}
+	}
+	if plain { // nothing xml.EscapeText would change
+		return append(dst, s...)
+	}
 	xml.EscapeText(appendWriter{&dst}, []byte(s))
 	return dst
 }

@@ -28,6 +28,12 @@ type XMLResult []byte
 
 // encodeXML writes <ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>….
 func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
+	return EncodeQueryResult(svc, action, reqID, result)
+}
+
+// EncodeQueryResult renders result as the Query (XML) response of action:
+// through its XMLAppender when it has one, else by reflection.
+func EncodeQueryResult(svc *Service, action, reqID string, result any) ([]byte, error) {
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `<?xml version="1.0"?><`...)
 	buf = append(buf, action...)
@@ -38,6 +44,19 @@ func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
 		buf = append(buf, '"')
 	}
 	buf = append(buf, '>')
+	if a, ok := result.(XMLAppender); ok {
+		mark := len(buf)
+		buf = append(buf, '<')
+		buf = append(buf, action...)
+		buf = append(buf, "Result>"...)
+		if out, ok := a.AppendXML(buf, action); ok {
+			buf = append(out, "</"...)
+			buf = append(buf, action...)
+			buf = append(buf, "Result>"...)
+			return appendMetadata(buf, action, reqID), nil
+		}
+		buf = buf[:mark]
+	}
 	switch r := result.(type) {
 	case nil:
 	case XMLResult:
@@ -65,12 +84,30 @@ func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
 		buf = append(buf, action...)
 		buf = append(buf, "Result>"...)
 	}
+	return appendMetadata(buf, action, reqID), nil
+}
+
+func appendMetadata(buf []byte, action, reqID string) []byte {
 	buf = append(buf, "<ResponseMetadata><RequestId>"...)
 	buf = appendEscaped(buf, reqID)
 	buf = append(buf, "</RequestId></ResponseMetadata></"...)
 	buf = append(buf, action...)
-	buf = append(buf, "Response>"...)
-	return buf, nil
+	return append(buf, "Response>"...)
+}
+
+// XMLAppender is implemented by results of hot actions that write the
+// members of their <ActionResult> element without reflection, byte for
+// byte as the reflective encoder would (members in name order, the
+// service's XMLRules names); ok false falls back to reflection.
+type XMLAppender interface {
+	AppendXML(b []byte, action string) (out []byte, ok bool)
+}
+
+// AppendXMLElement appends <name>text</name> with text escaped.
+func AppendXMLElement(b []byte, name, text string) []byte {
+	b = open(b, name)
+	b = appendEscaped(b, text)
+	return closeTag(b, name)
 }
 
 func sortedKeys(m map[string]any) []string {
