@@ -8,7 +8,11 @@
 //     durable "mqtt-subscription-<client id>" for persistent ones); each
 //     subscription is a binding of that queue (+ -> *, # -> #). One core
 //     consumer per session, paced by the client's Receive Maximum.
-//   - Retained messages and session state live in core.Meta namespaces.
+//   - Retained messages, session state, the QoS 2 exchanges in flight of
+//     persistent sessions and pending delayed wills live in core.Meta
+//     namespaces, written as they change so that they survive a crash.
+//   - MQTT-only delivery flags (QoS 2, RETAIN) travel in
+//     core.Message.Private, which other protocols never show.
 //
 // Only the packet codec of github.com/mochi-mqtt/server/v2 (its packets
 // package) is used; mochi's server, topic tree, retained and inflight stores
