@@ -43,13 +43,17 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 	s := c.sess
 	matched := false
 	s.mu.Lock()
-	if len(s.relMsgs) > 0 && s.relMsgs[relKey(d.Queue, m.ID)] != 0 {
-		// The client already has it and the broker sent PUBREL before a
-		// crash that lost the core ack: settle it, do not send it again.
-		s.mu.Unlock()
-		c.mu.Unlock()
-		c.h.b.Ack(d.Queue, d.ID)
-		return true
+	if len(s.relMsgs) > 0 {
+		if rk := relKey(d.Queue, m.ID); s.relMsgs[rk] != 0 {
+			// The client already has it and the broker sent PUBREL before
+			// a crash that lost the core ack: settle it, do not send it
+			// again (its PUBCOMP may have come first).
+			delete(s.relMsgs, rk)
+			s.mu.Unlock()
+			c.mu.Unlock()
+			c.h.b.Ack(d.Queue, d.ID)
+			return true
+		}
 	}
 	if shared != nil {
 		matched = matchFilter(shared.Filter, topic) // $-topics under a wildcard [MQTT-4.7.2-1]
@@ -494,11 +498,6 @@ func (c *conn) onPubcomp(id uint16) {
 	s.mu.Lock()
 	known := s.outRel[id]
 	delete(s.outRel, id)
-	for m, rid := range s.relMsgs {
-		if rid == id {
-			delete(s.relMsgs, m)
-		}
-	}
 	s.mu.Unlock()
 	c.wakeLocked()
 	c.mu.Unlock()

@@ -262,7 +262,9 @@ type session struct {
 	outRel map[uint16]bool // outbound ids awaiting PUBCOMP [MQTT-4.3.3-5]
 	// Messages (relKey) of restored outRel entries (a crash may have lost
 	// the core ack of the message the client already has): a redelivery
-	// of one of them is settled without sending it again.
+	// of one of them, before or after the PUBCOMP, is settled without
+	// sending it again. An entry goes when its redelivery does; at most
+	// the few in flight at the crash stay for the process's life.
 	relMsgs map[string]uint16
 }
 

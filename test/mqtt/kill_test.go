@@ -178,6 +178,13 @@ func (s *sniffer) countSince(mark int, typ byte) int {
 	return n
 }
 
+// since lists the packets recorded after mark.
+func (s *sniffer) since(mark int) []sniffed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sniffed(nil), s.seen[mark:]...)
+}
+
 // firstDropped returns the packet id of the first swallowed packet of typ.
 func (s *sniffer) firstDropped(typ byte) (uint16, bool) {
 	s.mu.Lock()
@@ -361,7 +368,8 @@ func TestKill9QoS2AndDelayedWill(t *testing.T) {
 	// Outbound: PUBREL comes again for the same packet id.
 	test.WaitFor(t, 20*time.Second, "PUBREL resent after the restart", func() bool { return outS.count(6, relID, false) > 0 })
 	if outS.countSince(mark, 3) > 0 {
-		t.Fatal("the subscriber got the QoS 2 message again after the restart instead of PUBREL")
+		t.Fatalf("the subscriber got the QoS 2 message again after the restart instead of PUBREL (PUBREL id %d); packets since the kill: %v",
+			relID, outS.since(mark))
 	}
 
 	test.WaitFor(t, 10*time.Second, "inbound QoS 2 message delivered", func() bool {
@@ -381,7 +389,7 @@ func TestKill9QoS2AndDelayedWill(t *testing.T) {
 		t.Fatalf("outbound QoS 2 message delivered %d times, want exactly once", outGot["hand-over"])
 	}
 	if n := outS.countSince(mark, 3); n > 0 {
-		t.Fatalf("%d PUBLISH sent to the subscriber after the restart, want only PUBREL", n)
+		t.Fatalf("%d PUBLISH sent to the subscriber after the restart, want only PUBREL: %v", n, outS.since(mark))
 	}
 
 	// The will: published after its delay, into the watcher's session.
