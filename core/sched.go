@@ -78,7 +78,9 @@ func (p *dispatchPool) submit(qs ...*queue) {
 			break
 		}
 	}
-	if nwake+spawn == 0 && !p.checkOn {
+	if nwake+spawn < len(qs) && !p.checkOn {
+		// Some of these queues wait for a busy worker: make sure they are
+		// not waiting on workers stuck in blocking handlers.
 		p.checkOn = true
 		seen := p.taken.Load()
 		time.AfterFunc(stallCheckAfter, func() { p.stallCheck(seen) })

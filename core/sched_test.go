@@ -56,6 +56,48 @@ func TestBlockedHandlersDoNotStarveOtherQueues(t *testing.T) {
 	}
 }
 
+// The same when the queues arrive in one fan-out publish that wakes every
+// idle worker: those still waiting are not left to workers that block.
+func TestBlockedHandlersInOneFanout(t *testing.T) {
+	b := newTestBroker(t, "")
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	n := dispatchers.max + 2
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("stuck%d", i)
+		mustQueue(t, b, QueueConfig{Name: name})
+		if err := b.Bind(Binding{Source: "amq.fanout", Destination: name}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Consume(name, ConsumeOptions{NoAck: true}, func(*Delivery) bool {
+			<-release
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustQueue(t, b, QueueConfig{Name: "free"})
+	if err := b.Bind(Binding{Source: "amq.fanout", Destination: "free"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1)
+	if _, err := b.Consume("free", ConsumeOptions{NoAck: true}, func(*Delivery) bool {
+		got <- struct{}{}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := publish(t, b, "amq.fanout", "", "x"); r.Routed != n+1 {
+		t.Fatalf("routed to %d queues", r.Routed)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a queue of the fan-out was starved by blocked handlers of the others")
+	}
+}
+
 // Many queues fed at once all drain, each in publish order, through the
 // shared dispatch workers.
 func TestManyQueuesDrainInOrder(t *testing.T) {
