@@ -146,4 +146,3 @@ func (b *Broker) declareDefaults() {
 	}
 }
 
-func (b *Broker) nextLease() uint64 { return b.leaseSeq.Add(1) }
