@@ -333,14 +333,15 @@ func (c *conn) releaseSession() {
 	// [MQTT-3.1.2-8] the will is published when the connection ends
 	// without a normal DISCONNECT, a shutdown of the broker included.
 	w := c.will
-	if c.disconnect && !c.keepWill {
-		w = nil // [MQTT-3.1.2-10] discarded by a normal DISCONNECT
+	if w != nil && c.disconnect && !c.keepWill {
+		h.dropWill(s.id, w) // [MQTT-3.1.2-10] discarded by a normal DISCONNECT
+		w = nil
 	}
 	h.mu.Lock()
 	if s.owner != c {
 		h.mu.Unlock()
 		if w != nil {
-			h.fireWill(s.id, w, false)
+			h.fireWill(s.id, w)
 		}
 		return
 	}
@@ -360,26 +361,31 @@ func (c *conn) releaseSession() {
 	}
 	h.mu.Unlock()
 	if delay > 0 {
-		// Kept durably first: neither a restart nor a crash loses it.
-		stored := true
-		if err := h.storeWill(s.id, w, now.Add(delay)); err != nil {
-			c.log.Warn("store pending will", "err", err)
-			stored = false
+		// The armed record becomes the pending will first: neither a
+		// restart nor a crash loses it.
+		owned, err := h.pendWill(s.id, w, now.Add(delay))
+		if err != nil {
+			c.log.Warn("store pending will", "err", err) // the armed record stays
 		}
 		h.mu.Lock()
-		keep := s.owner == nil && h.sessions[s.id] == s // not resumed meanwhile
-		if keep && !h.closed && !shutdown {
-			h.armWillLocked(s, w, delay, stored)
-		} // else at shutdown: stored, armed again by New after the restart
-		h.mu.Unlock()
-		if !keep && stored {
-			h.dropWill(s.id)
+		ended := h.sessions[s.id] != s // a clean start ended it meanwhile
+		resumed := !ended && s.owner != nil
+		arm := !ended && !resumed && owned && !h.closed && !shutdown
+		if arm {
+			h.armWillLocked(s, w, delay)
 		}
+		h.mu.Unlock()
+		switch {
+		case ended:
+			h.fireWill(s.id, w) // [MQTT-3.1.3-9] at session end at the latest
+		case resumed || !owned:
+			h.dropWill(s.id, w) // [MQTT-3.1.3-9] cancelled by the resumed session
+		} // else armed, or at shutdown: stored, armed again by New after the restart
 		w = nil
 	}
 	if w != nil {
 		// Before the session's end and, at shutdown, before the core closes.
-		h.fireWill(s.id, w, false)
+		h.fireWill(s.id, w)
 	}
 	if ends {
 		h.destroy(s)

@@ -161,7 +161,7 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 			delete(h.sessions, id)
 			fire := s.willFire
 			s.stopTimers()
-			s.willFire = nil
+			s.willFire, s.willPending = nil, nil
 			h.mu.Unlock()
 			if fire != nil {
 				fire()
@@ -186,13 +186,26 @@ func (h *Handler) claim(c *conn, id string, clean bool, expiry uint32) (*session
 		cancelWill()
 		// The session's queue is declared on its first subscription
 		// (ensureConsumer): an idle connection costs no queue.
-		if err := h.persist(s, time.Time{}); err != nil {
+		err := h.persist(s, time.Time{})
+		if err == nil && c.will != nil {
+			// The will is stored with the session (MQTT 5 §3.1.3.2) before
+			// CONNACK: a crash of the broker is an abnormal close too
+			// [MQTT-3.1.2-8], handled at the restart (wills.go).
+			err = h.armWill(id, c.will, c.willDelay)
+		}
+		if err != nil {
 			h.mu.Lock()
 			s.owner = nil
-			if !present {
+			gone := !present && h.sessions[id] == s
+			if gone {
 				delete(h.sessions, id)
+			} else if h.sessions[id] == s && !h.closed {
+				h.scheduleExpiry(s, time.Now())
 			}
 			h.mu.Unlock()
+			if gone {
+				h.destroy(s) // its stored record, if persist wrote it
+			}
 			return nil, false, err
 		}
 		return s, present, nil

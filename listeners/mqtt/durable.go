@@ -1,12 +1,8 @@
 package mqtt
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/omnibroker/broker/core"
 )
 
 // State of persistent sessions that must survive a crash of the broker
@@ -16,7 +12,7 @@ import (
 //     (inbound id awaiting PUBREL, written before PUBREC is sent), and
 //     "o/<id>/<client>" = relKey of the message (outbound id awaiting
 //     PUBCOMP, written when PUBREC arrives);
-//   - pending delayed wills in willsNS, key = client id.
+//   - wills in willsNS, key = client id (wills.go).
 //
 // QoS 0/1 traffic writes nothing here.
 const (
@@ -116,112 +112,5 @@ func (h *Handler) dropSessionQoS2(s *session) {
 	}
 	for _, id := range out {
 		h.dropQoS2(s, 'o', id)
-	}
-}
-
-// storedWill is a pending delayed will in willsNS.
-type storedWill struct {
-	Topic  string    `json:"topic"`
-	QoS    byte      `json:"qos"`
-	Retain bool      `json:"retain,omitempty"`
-	Msg    []byte    `json:"msg"` // core.EncodeMessage of the will message
-	Due    time.Time `json:"due"`
-}
-
-// will is a will message ready to publish.
-type will struct {
-	topic  string
-	qos    byte
-	retain bool
-	msg    *core.Message
-}
-
-// storeWill keeps a delayed will durably until it is published or
-// cancelled, so that neither a restart nor a crash loses it.
-func (h *Handler) storeWill(client string, w *will, due time.Time) error {
-	raw, err := json.Marshal(storedWill{Topic: w.topic, QoS: w.qos, Retain: w.retain, Msg: core.EncodeMessage(nil, w.msg), Due: due})
-	if err != nil {
-		return err
-	}
-	return h.b.Meta(willsNS).Put(client, raw)
-}
-
-func (h *Handler) dropWill(client string) {
-	if err := h.b.Meta(willsNS).Delete(client); err != nil {
-		h.log.Warn("delete pending will", "client_id", client, "err", err)
-	}
-}
-
-// restoreWills schedules the stored delayed wills (during New): on their
-// session when it is still there (resuming it cancels the will), else at
-// once (the session ended while the broker was down: [MQTT-3.1.3-9] the
-// will is sent at session end at the latest).
-func (h *Handler) restoreWills(now time.Time) {
-	ms := h.b.Meta(willsNS)
-	for client, raw := range ms.List() {
-		var sw storedWill
-		m, err := func() (*core.Message, error) {
-			if err := json.Unmarshal(raw, &sw); err != nil {
-				return nil, err
-			}
-			return core.DecodeMessage(sw.Msg)
-		}()
-		if err != nil {
-			h.log.Error("dropping unreadable pending will", "client_id", client, "err", err)
-			_ = ms.Delete(client)
-			continue
-		}
-		w := &will{topic: sw.Topic, qos: sw.QoS, retain: sw.Retain, msg: m}
-		left := max(sw.Due.Sub(now), 0)
-		s := h.sessions[client]
-		if s == nil {
-			client := client
-			time.AfterFunc(0, h.guard(func() { h.fireWill(client, w, true) }))
-			continue
-		}
-		h.armWillLocked(s, w, left, true)
-	}
-}
-
-// armWillLocked makes w the session's pending will, published after delay
-// unless the session is resumed first (h.mu held, or during New).
-func (h *Handler) armWillLocked(s *session, w *will, delay time.Duration, stored bool) {
-	client := s.id
-	s.willFire = func() { h.fireWill(client, w, stored) }
-	s.willStored = stored
-	s.willTimer = time.AfterFunc(delay, h.guard(func() {
-		h.mu.Lock()
-		f := s.willFire
-		if h.closed {
-			f = nil // kept stored: published after the restart
-		}
-		s.willFire = nil
-		h.mu.Unlock()
-		if f != nil {
-			f()
-		}
-	}))
-}
-
-// cancelWillLocked drops the session's pending will without publishing it
-// and returns what is left to do outside h.mu (delete the stored copy).
-func (h *Handler) cancelWillLocked(s *session) func() {
-	stored := s.willStored && s.willFire != nil
-	s.willFire = nil
-	s.willStored = false
-	if !stored {
-		return func() {}
-	}
-	return func() { h.dropWill(s.id) }
-}
-
-// fireWill publishes a will and then forgets its stored copy.
-func (h *Handler) fireWill(client string, w *will, stored bool) {
-	if err := h.publishWill(w); err != nil {
-		h.log.Warn("publish will", "client_id", client, "dest", w.topic, "err", err)
-		return
-	}
-	if stored {
-		h.dropWill(client)
 	}
 }

@@ -60,6 +60,10 @@ type Handler struct {
 	connSeq atomic.Uint64
 	stats   Stats
 
+	// Stored wills (wills.go): owner tokens of the records in willsNS.
+	willRecs [willStripes]willStripe
+	willSeq  atomic.Uint64
+
 	// Memory alarm: while blockCh is non-nil, readers stop taking PUBLISH.
 	blockMu   sync.Mutex
 	blockCh   chan struct{}
@@ -248,8 +252,8 @@ type session struct {
 	version     byte
 	expireTimer *time.Timer
 	willTimer   *time.Timer
-	willFire    func() // the pending delayed will; nil when none
-	willStored  bool   // it has a copy in willsNS
+	willFire    func() // publishes the pending delayed will; nil when none
+	willPending *will  // that will (its record in willsNS is deleted when cancelled)
 
 	persistMu sync.Mutex // serialises writes of the stored record
 	qos2Mu    sync.Mutex // orders the store write and delete of one inbound QoS 2 id
@@ -349,7 +353,7 @@ func (h *Handler) expire(s *session) {
 	delete(h.sessions, s.id)
 	fire := s.willFire
 	s.stopTimers()
-	s.willFire = nil
+	s.willFire, s.willPending = nil, nil
 	h.mu.Unlock()
 	if fire != nil {
 		fire() // [MQTT-3.1.3-9] the will is sent at session end at the latest

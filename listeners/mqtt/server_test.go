@@ -129,8 +129,11 @@ func TestSessionRecordRestore(t *testing.T) {
 	gone := newSession("a/b/gone", 600, true) // QoS 2 state of a session that no longer exists
 	h.storeInQoS2(gone, 3)
 	w := &will{topic: "w/t", qos: 1, msg: &core.Message{Body: []byte("bye")}}
-	if err := h.storeWill("dev", w, time.Now().Add(time.Hour)); err != nil {
+	if err := h.armWill("dev", w, 3600); err != nil {
 		t.Fatal(err)
+	}
+	if ok, err := h.pendWill("dev", w, time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatal(ok, err)
 	}
 	h2, err := New(Options{Broker: b, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -148,7 +151,7 @@ func TestSessionRecordRestore(t *testing.T) {
 		t.Fatalf("orphan QoS 2 state kept: %v", keys)
 	}
 	h2.mu.Lock()
-	pending := r.willFire != nil && r.willStored && r.willTimer != nil
+	pending := r.willFire != nil && r.willPending != nil && r.willTimer != nil
 	h2.mu.Unlock()
 	if !pending {
 		t.Fatal("stored delayed will not re-armed")
