@@ -9,8 +9,9 @@
 //     subscription is a binding of that queue (+ -> *, # -> #). One core
 //     consumer per session, paced by the client's Receive Maximum.
 //   - Retained messages, session state, the QoS 2 exchanges in flight of
-//     persistent sessions and pending delayed wills live in core.Meta
-//     namespaces, written as they change so that they survive a crash.
+//     persistent sessions and wills (armed while connected, pending when
+//     delayed) live in core.Meta namespaces, written as they change so
+//     that they survive a crash.
 //   - MQTT-only delivery flags (QoS 2, RETAIN) travel in
 //     core.Message.Private, which other protocols never show.
 //
