@@ -183,7 +183,13 @@ func TestArmedWillsRestoredAfterCrash(t *testing.T) {
 	if p := wills(5 * time.Second); len(p) != 1 || p[0] != "cap" || time.Since(start) < 2*time.Second {
 		t.Fatalf("after the capped delay: %v at %v", p, time.Since(start))
 	}
-	if keys := b.Meta(willsNS).Keys(); len(keys) != 0 {
+	// The record is deleted once the will is stored, just after it can be
+	// received: wait for that.
+	keys := b.Meta(willsNS).Keys()
+	for deadline := time.Now().Add(5 * time.Second); len(keys) != 0 && time.Now().Before(deadline); keys = b.Meta(willsNS).Keys() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(keys) != 0 {
 		t.Fatalf("records left: %v", keys)
 	}
 	if p := wills(0); len(p) != 0 {
