@@ -145,4 +145,3 @@ func (b *Broker) declareDefaults() {
 		b.exchanges[e.Name] = newExchange(e)
 	}
 }
-
