@@ -12,26 +12,25 @@ import (
 	"github.com/omnibroker/broker/test"
 )
 
-// Real clients on every side: an MQTT device publishes telemetry/dev42;
-// an AMQP queue bound to amq.topic telemetry.# and a STOMP subscriber of
-// /topic/telemetry.* receive it; AMQP and STOMP publishes reach MQTT 5
-// subscribers with their properties mapped.
-func TestCrossProtocolRealClients(t *testing.T) {
-	b := test.StartBroker(t)
+// watchTopic binds an AMQP queue to amq.topic with amqpKey and subscribes
+// STOMP to stompDest (waiting until the core has its binding stompKey).
+// It returns the AMQP channel, its deliveries and the STOMP subscription.
+func watchTopic(t *testing.T, b *test.Broker, queue, amqpKey, stompDest, stompKey string) (*amqp.Channel, <-chan amqp.Delivery, *stomp.Conn, *stomp.Subscription) {
+	t.Helper()
 	ac, err := amqp.Dial("amqp://guest:guest@" + b.AMQP + "/")
 	if err != nil {
 		t.Fatalf("amqp: %v", err)
 	}
-	defer ac.Close()
+	t.Cleanup(func() { ac.Close() })
 	ch, err := ac.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare("telemetry-all", false, true, false, false, nil)
+	q, err := ch.QueueDeclare(queue, false, true, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.QueueBind(q.Name, "telemetry.#", "amq.topic", false, nil); err != nil {
+	if err := ch.QueueBind(q.Name, amqpKey, "amq.topic", false, nil); err != nil {
 		t.Fatal(err)
 	}
 	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
@@ -42,20 +41,30 @@ func TestCrossProtocolRealClients(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stomp: %v", err)
 	}
-	defer sc.Disconnect()
-	ssub, err := sc.Subscribe("/topic/telemetry.*", stomp.AckAuto)
+	t.Cleanup(func() { sc.Disconnect() })
+	ssub, err := sc.Subscribe(stompDest, stomp.AckAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// go-stomp does not wait for SUBSCRIBE to be processed: wait for its binding.
 	test.WaitFor(t, 5*time.Second, "STOMP subscription bound", func() bool {
 		for _, bd := range b.Core().Bindings() {
-			if bd.Source == "amq.topic" && bd.Key == "telemetry.*" {
+			if bd.Source == "amq.topic" && bd.Key == stompKey {
 				return true
 			}
 		}
 		return false
 	})
+	return ch, deliveries, sc, ssub
+}
+
+// Real clients on every side: an MQTT device publishes telemetry/dev42;
+// an AMQP queue bound to amq.topic telemetry.# and a STOMP subscriber of
+// /topic/telemetry.* receive it; AMQP and STOMP publishes reach MQTT 5
+// subscribers with their properties mapped.
+func TestCrossProtocolRealClients(t *testing.T) {
+	b := test.StartBroker(t)
+	ch, deliveries, sc, ssub := watchTopic(t, b, "telemetry-all", "telemetry.#", "/topic/telemetry.*", "telemetry.*")
 	sub := mustDial5(t, b.MQTT, "cross-sub", nil)
 	sub.sub(t, subOpt("replies/#", 1))
 
@@ -106,43 +115,7 @@ func TestCrossProtocolRealClients(t *testing.T) {
 // Published, the RETAIN flag.
 func TestMQTTFlagsHiddenFromOtherProtocols(t *testing.T) {
 	b := test.StartBroker(t)
-	ac, err := amqp.Dial("amqp://guest:guest@" + b.AMQP + "/")
-	if err != nil {
-		t.Fatalf("amqp: %v", err)
-	}
-	defer ac.Close()
-	ch, err := ac.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclare("flags-all", false, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.QueueBind(q.Name, "flags.#", "amq.topic", false, nil); err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := stomp.Dial("tcp", b.STOMP, stomp.ConnOpt.Login("guest", "guest"))
-	if err != nil {
-		t.Fatalf("stomp: %v", err)
-	}
-	defer sc.Disconnect()
-	ssub, err := sc.Subscribe("/topic/flags.*", stomp.AckAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	test.WaitFor(t, 5*time.Second, "STOMP subscription bound", func() bool {
-		for _, bd := range b.Core().Bindings() {
-			if bd.Source == "amq.topic" && bd.Key == "flags.*" {
-				return true
-			}
-		}
-		return false
-	})
+	_, deliveries, _, ssub := watchTopic(t, b, "flags-all", "flags.#", "/topic/flags.*", "flags.*")
 	m5 := mustDial5(t, b.MQTT, "flags-sub", nil)
 	m5.sub(t, paho.SubscribeOptions{Topic: "flags/#", QoS: 2, RetainAsPublished: true})
 
