@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -99,6 +100,7 @@ func main() {
 	flag.IntVar(&p.Conns, "conns", 1000, "connections in connection-scale scenarios")
 	flag.IntVar(&p.Rate, "rate", 0, "messages/s per producer (0 = unthrottled)")
 	flag.StringVar(&p.Extra, "extra", "", "scenario-specific option")
+	cpuprofile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
 	if *list || *name == "" {
 		names := make([]string, 0, len(scenarios))
@@ -115,6 +117,18 @@ func main() {
 	if !ok {
 		fmt.Fprintf(os.Stderr, "loadgen: unknown scenario %q (try -list)\n", *name)
 		os.Exit(2)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

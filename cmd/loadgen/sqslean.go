@@ -37,6 +37,7 @@ type leanConn struct {
 	r   *bufio.Reader
 	w   *bufio.Writer
 	buf []byte
+	hdr []byte // request head, reused
 }
 
 func newSQSLean(endpoint, queueURL, access, secret string) *sqsLean {
@@ -103,9 +104,24 @@ func (l *sqsLean) call(ctx context.Context, action string, body []byte) ([]byte,
 	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(csum[:])
 	key := l.signingKey(day)
 	sig := hex.EncodeToString(hmacSHA256(key, sts))
-	fmt.Fprintf(c.w, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nX-Amz-Target: %s\r\nX-Amz-Date: %s\r\n"+
-		"Authorization: AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=%s\r\n"+
-		"Content-Length: %d\r\n\r\n", l.host, ctype, target, amzDate, l.access, scope, sig, len(body))
+	h := c.hdr[:0]
+	h = append(h, "POST / HTTP/1.1\r\nHost: "...)
+	h = append(h, l.host...)
+	h = append(h, "\r\nContent-Type: "+ctype+"\r\nX-Amz-Target: "...)
+	h = append(h, target...)
+	h = append(h, "\r\nX-Amz-Date: "...)
+	h = append(h, amzDate...)
+	h = append(h, "\r\nAuthorization: AWS4-HMAC-SHA256 Credential="...)
+	h = append(h, l.access...)
+	h = append(h, '/')
+	h = append(h, scope...)
+	h = append(h, ", SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="...)
+	h = append(h, sig...)
+	h = append(h, "\r\nContent-Length: "...)
+	h = strconv.AppendInt(h, int64(len(body)), 10)
+	h = append(h, "\r\n\r\n"...)
+	c.hdr = h
+	c.w.Write(h)
 	c.w.Write(body)
 	if err := c.w.Flush(); err != nil {
 		c.c.Close()
@@ -172,7 +188,7 @@ func (l *sqsLean) batchFailed(data []byte) error {
 func (l *sqsLean) sendBatch(ctx context.Context, bodies []string) error {
 	b := make([]byte, 0, 64+len(bodies)*(len(bodies[0])+48))
 	b = append(b, `{"QueueUrl":`...)
-	b = strconv.AppendQuote(b, l.url)
+	b = appendJSONString(b, l.url)
 	b = append(b, `,"Entries":[`...)
 	for i, body := range bodies {
 		if i > 0 {
@@ -181,7 +197,7 @@ func (l *sqsLean) sendBatch(ctx context.Context, bodies []string) error {
 		b = append(b, `{"Id":"`...)
 		b = strconv.AppendInt(b, int64(i), 10)
 		b = append(b, `","MessageBody":`...)
-		b = strconv.AppendQuote(b, body)
+		b = appendJSONString(b, body)
 		b = append(b, '}')
 	}
 	b = append(b, "]}"...)
@@ -193,16 +209,21 @@ func (l *sqsLean) sendBatch(ctx context.Context, bodies []string) error {
 }
 
 func (l *sqsLean) send(ctx context.Context, body string) error {
-	b := append([]byte(`{"QueueUrl":`), strconv.Quote(l.url)...)
+	b := appendJSONString([]byte(`{"QueueUrl":`), l.url)
 	b = append(b, `,"MessageBody":`...)
-	b = strconv.AppendQuote(b, body)
+	b = appendJSONString(b, body)
 	b = append(b, '}')
 	_, err := l.call(ctx, "SendMessage", b)
 	return err
 }
 
 func (l *sqsLean) receive(ctx context.Context, max, wait int) ([]string, error) {
-	b := fmt.Appendf(nil, `{"QueueUrl":%q,"MaxNumberOfMessages":%d,"WaitTimeSeconds":%d}`, l.url, max, wait)
+	b := appendJSONString([]byte(`{"QueueUrl":`), l.url)
+	b = append(b, `,"MaxNumberOfMessages":`...)
+	b = strconv.AppendInt(b, int64(max), 10)
+	b = append(b, `,"WaitTimeSeconds":`...)
+	b = strconv.AppendInt(b, int64(wait), 10)
+	b = append(b, '}')
 	data, err := l.call(ctx, "ReceiveMessage", b)
 	if err != nil {
 		return nil, err
@@ -225,13 +246,17 @@ func (l *sqsLean) receive(ctx context.Context, max, wait int) ([]string, error) 
 }
 
 func (l *sqsLean) deleteBatch(ctx context.Context, handles []string) error {
-	b := append([]byte(`{"QueueUrl":`), strconv.Quote(l.url)...)
+	b := appendJSONString([]byte(`{"QueueUrl":`), l.url)
 	b = append(b, `,"Entries":[`...)
 	for i, h := range handles {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = fmt.Appendf(b, `{"Id":"%d","ReceiptHandle":%q}`, i, h)
+		b = append(b, `{"Id":"`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `","ReceiptHandle":`...)
+		b = appendJSONString(b, h)
+		b = append(b, '}')
 	}
 	b = append(b, "]}"...)
 	data, err := l.call(ctx, "DeleteMessageBatch", b)
@@ -239,4 +264,18 @@ func (l *sqsLean) deleteBatch(ctx context.Context, handles []string) error {
 		return err
 	}
 	return l.batchFailed(data)
+}
+
+// appendJSONString appends s as a JSON string: plain printable ASCII is
+// copied as is, anything else goes through strconv's quoting (valid JSON
+// for the bodies and handles this client sends).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
