@@ -348,7 +348,7 @@ func (q *queue) forgetLocked(e *entry) {
 	e.done = true
 	q.bytes -= int64(e.size)
 	if e.seq != 0 && q.b.eng != nil {
-		q.b.eng.Remove(q.key, e.seq)
+		q.b.eng.Remove(q.key, e.seq, int(e.sub))
 	}
 }
 

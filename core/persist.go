@@ -155,7 +155,7 @@ func (b *Broker) recoverTopology() error {
 func (b *Broker) recoverMessages() error {
 	now := b.now()
 	n := 0
-	err := b.eng.Recover(func(queueName string, seq uint64, rec []byte) bool {
+	err := b.eng.Recover(func(queueName string, seq uint64, idx int, rec []byte) bool {
 		q, ok := b.queues[queueName]
 		if !ok {
 			return false
@@ -165,7 +165,7 @@ func (b *Broker) recoverMessages() error {
 			b.log.Error("skipping corrupt stored message", "queue", queueName, "seq", seq, "err", err)
 			return false
 		}
-		e := &entry{msg: m, seq: seq, size: len(m.Body), enqueued: m.SentAt, recov: true}
+		e := &entry{msg: m, seq: seq, sub: uint16(idx), size: len(m.Body), enqueued: m.SentAt, recov: true}
 		q.setTimesLocked(e, m.SentAt)
 		if q.cfg.FIFO && m.Sequence > q.fifoSeq {
 			q.fifoSeq = m.Sequence

@@ -192,45 +192,12 @@ func containsQueue(qs []*queue, q *queue) bool {
 // It reports whether the caller must start q's dispatch (q.startDispatch).
 func (q *queue) enqueue(m *Message, t *tracker, now time.Time) bool {
 	q.mu.Lock()
-	if q.deleted {
+	if ok, dl, err := q.admitLocked(m, now); !ok {
 		q.mu.Unlock()
-		t.finish(nil)
-		return false
-	}
-	if q.cfg.MaxMessageSize > 0 && len(m.Body) > q.cfg.MaxMessageSize {
-		q.mu.Unlock()
-		t.finish(fmt.Errorf("message of %d bytes over the %d byte limit of queue '%s': %w", len(m.Body), q.cfg.MaxMessageSize, q.cfg.Name, ErrTooLarge))
-		return false
-	}
-	if q.cfg.FIFO {
-		if m.DedupID != "" && q.cfg.DedupWindow > 0 {
-			if q.dedup == nil {
-				q.dedup = map[string]time.Time{}
-			}
-			if exp, ok := q.dedup[m.DedupID]; ok && now.Before(exp) {
-				q.mu.Unlock()
-				t.finish(nil)
-				return false
-			}
-			if len(q.dedup) > 4096 {
-				for k, exp := range q.dedup {
-					if !now.Before(exp) {
-						delete(q.dedup, k)
-					}
-				}
-			}
-			q.dedup[m.DedupID] = now.Add(q.cfg.DedupWindow)
+		if dl != nil {
+			q.b.flushDeadLetters([]*deadLetter{dl})
 		}
-		q.fifoSeq++
-		m.Sequence = q.fifoSeq
-	}
-	if q.rejectFullLocked(len(m.Body)) {
-		dlx := q.cfg.Overflow == OverflowRejectPublishDLX
-		q.mu.Unlock()
-		if dlx {
-			q.b.flushDeadLetters([]*deadLetter{{q: q, e: &entry{msg: m, size: len(m.Body)}, reason: "maxlen"}})
-		}
-		t.finish(fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded))
+		t.finish(err)
 		return false
 	}
 	e := &entry{msg: m, size: len(m.Body), enqueued: now}
@@ -263,6 +230,232 @@ func (q *queue) enqueue(m *Message, t *tracker, now time.Time) bool {
 		return false
 	}
 	return q.insertLocked(e, t)
+}
+
+// admitLocked applies the checks a message passes before it joins q (q.mu
+// held): q deleted, size limit, FIFO deduplication (and sequence number),
+// reject-publish overflow. When m is not admitted (!ok), err (nil for a
+// silent drop) is what its publisher is told and dl, if not nil, must be
+// dead-lettered once q.mu is released.
+func (q *queue) admitLocked(m *Message, now time.Time) (ok bool, dl *deadLetter, err error) {
+	if q.deleted {
+		return false, nil, nil
+	}
+	if q.cfg.MaxMessageSize > 0 && len(m.Body) > q.cfg.MaxMessageSize {
+		return false, nil, fmt.Errorf("message of %d bytes over the %d byte limit of queue '%s': %w", len(m.Body), q.cfg.MaxMessageSize, q.cfg.Name, ErrTooLarge)
+	}
+	if q.cfg.FIFO {
+		if m.DedupID != "" && q.cfg.DedupWindow > 0 {
+			if q.dedup == nil {
+				q.dedup = map[string]time.Time{}
+			}
+			if exp, ok := q.dedup[m.DedupID]; ok && now.Before(exp) {
+				return false, nil, nil
+			}
+			if len(q.dedup) > 4096 {
+				for k, exp := range q.dedup {
+					if !now.Before(exp) {
+						delete(q.dedup, k)
+					}
+				}
+			}
+			q.dedup[m.DedupID] = now.Add(q.cfg.DedupWindow)
+		}
+		q.fifoSeq++
+		m.Sequence = q.fifoSeq
+	}
+	if q.rejectFullLocked(len(m.Body)) {
+		if q.cfg.Overflow == OverflowRejectPublishDLX {
+			dl = &deadLetter{q: q, e: &entry{msg: m, size: len(m.Body)}, reason: "maxlen"}
+		}
+		return false, dl, fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded)
+	}
+	return true, nil, nil
+}
+
+// batchRecordBytes bounds the bodies stored in one batch record.
+const batchRecordBytes = 1 << 20
+
+// enqueueBatch adds ms (with their trackers ts) to q in order. When q is
+// durable and every message persistent, the store gets one batch record
+// per batchRecordBytes of bodies instead of one record per message. It
+// reports whether the caller must start q's dispatch.
+func (q *queue) enqueueBatch(ms []*Message, ts []*tracker, now time.Time) bool {
+	batch := len(ms) > 1 && q.cfg.Durable && q.b.eng != nil
+	for _, m := range ms {
+		batch = batch && m.Props.Persistent
+	}
+	if !batch {
+		start := false
+		for i, m := range ms {
+			start = q.enqueue(m, ts[i], now) || start
+		}
+		return start
+	}
+	type refused struct {
+		t   *tracker
+		err error
+	}
+	var refusals []refused
+	var dls []*deadLetter
+	var slots []*orderSlot
+	q.mu.Lock()
+	for i, m := range ms {
+		if ok, dl, err := q.admitLocked(m, now); !ok {
+			refusals = append(refusals, refused{ts[i], err})
+			if dl != nil {
+				dls = append(dls, dl)
+			}
+			continue
+		}
+		e := &entry{msg: m, size: len(m.Body), enqueued: now}
+		q.setTimesLocked(e, now)
+		slot := &orderSlot{e: e, t: ts[i]}
+		q.order = append(q.order, slot)
+		slots = append(slots, slot)
+	}
+	q.mu.Unlock()
+	q.b.flushDeadLetters(dls)
+	for _, r := range refusals {
+		r.t.finish(r.err)
+	}
+	for len(slots) > 0 {
+		n, size := 0, 0
+		for n < len(slots) && n < 1<<16 && (n == 0 || size+slots[n].e.size <= batchRecordBytes) {
+			size += slots[n].e.size
+			n++
+		}
+		group := slots[:n]
+		slots = slots[n:]
+		recs := make([][]byte, len(group))
+		for i, sl := range group {
+			recs[i] = EncodeMessage(make([]byte, 0, sl.e.size+128), sl.e.msg)
+		}
+		q.b.eng.AppendBatch(q.key, recs, func(seq uint64, err error) {
+			q.mu.Lock()
+			for i, sl := range group {
+				if err != nil {
+					sl.state = slotFailed
+				} else {
+					sl.e.seq, sl.e.sub = seq, uint16(i)
+					sl.state = slotReady
+				}
+			}
+			q.drainOrderLocked()
+			if err != nil {
+				for _, sl := range group {
+					sl.t.finish(fmt.Errorf("store: %w: %v", ErrUnavailable, err))
+				}
+			}
+		})
+	}
+	return false
+}
+
+// PublishBatch publishes ms through one exchange with one routing key, as
+// Publish would one after the other, except that the messages a durable
+// queue takes are stored as one record (see enqueueBatch): one store write
+// and acknowledgement instead of one per message. done(i, err) runs once
+// for each message i as Publish's done would; results[i] is its routing
+// result.
+func (b *Broker) PublishBatch(exchangeName, key string, ms []*Message, done func(i int, err error)) ([]PublishResult, error) {
+	if b.closed.Load() {
+		return nil, fmt.Errorf("broker: %w", ErrClosed)
+	}
+	now := b.now()
+	for _, m := range ms {
+		m.Exchange, m.RoutingKey = exchangeName, key
+		if m.ID == "" {
+			m.ID = newID()
+		}
+		if m.SentAt.IsZero() {
+			m.SentAt = now
+		}
+	}
+	routes := make([][]*queue, len(ms))
+	b.mu.RLock()
+	x, ok := b.exchanges[exchangeName]
+	if !ok {
+		b.mu.RUnlock()
+		return nil, fmt.Errorf("no exchange '%s' in vhost '/': %w", exchangeName, ErrNotFound)
+	}
+	for i, m := range ms {
+		qs := b.routeLocked(x, m, nil, 0)
+		if len(qs) > containsScanMax && anyMultiBound(qs) {
+			qs = dedupQueues(qs)
+		}
+		routes[i] = qs
+	}
+	b.mu.RUnlock()
+	// Group the copies by queue, keeping publish order within each.
+	type group struct {
+		q  *queue
+		ms []*Message
+		ts []*tracker
+	}
+	var groups []group
+	index := map[*queue]int{} // used past a few groups
+	results := make([]PublishResult, len(ms))
+	trackers := make([]*tracker, len(ms))
+	for i, m := range ms {
+		b.stats.Published.Add(1)
+		qs := routes[i]
+		results[i].Routed = len(qs)
+		if len(qs) == 0 {
+			b.stats.Unroutable.Add(1)
+			if done != nil {
+				done(i, nil)
+			}
+			continue
+		}
+		var t *tracker
+		if done != nil {
+			t = &tracker{done: func(err error) { done(i, err) }}
+			t.pending.Store(int32(len(qs)) + 1)
+		}
+		trackers[i] = t
+		for k, q := range qs {
+			mm := m
+			if q.cfg.FIFO && k > 0 {
+				mm = m.Clone()
+			}
+			g := -1
+			if len(groups) <= 8 {
+				for j := range groups {
+					if groups[j].q == q {
+						g = j
+						break
+					}
+				}
+			} else if j, ok := index[q]; ok {
+				g = j
+			}
+			if g < 0 {
+				groups = append(groups, group{q: q})
+				g = len(groups) - 1
+				if g == 8 {
+					for j := range groups {
+						index[groups[j].q] = j
+					}
+				} else if g > 8 {
+					index[q] = g
+				}
+			}
+			groups[g].ms = append(groups[g].ms, mm)
+			groups[g].ts = append(groups[g].ts, t)
+		}
+	}
+	var start []*queue
+	for _, g := range groups {
+		if g.q.enqueueBatch(g.ms, g.ts, now) {
+			start = append(start, g.q)
+		}
+	}
+	dispatchers.submit(start...)
+	for _, t := range trackers {
+		t.finish(nil)
+	}
+	return results, nil
 }
 
 // orderSlot is a message waiting in queue.order.
@@ -313,7 +506,7 @@ func (q *queue) insertLocked(e *entry, t *tracker) bool {
 	if q.rejectFullLocked(e.size) {
 		q.mu.Unlock()
 		if e.seq != 0 {
-			q.b.eng.Remove(q.key, e.seq)
+			q.b.eng.Remove(q.key, e.seq, int(e.sub))
 		}
 		t.finish(fmt.Errorf("queue '%s' is full: %w", q.cfg.Name, ErrQuotaExceeded))
 		return false

@@ -74,6 +74,7 @@ type entry struct {
 	first      time.Time
 	deadline   time.Time
 	pri        uint8
+	sub        uint16 // entry in a batch record of the store (seq)
 	// dropExpired: expiry is retention: drop instead of dead-letter.
 	dropExpired bool
 	done        bool // acked/removed

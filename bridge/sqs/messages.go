@@ -165,6 +165,10 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 // publish hands prepared messages to the core; each p.done receives the
 // store's verdict.
 func (s *Service) publish(name string, ps []*pending) {
+	if len(ps) > 1 && ps[0].dup == "" {
+		s.publishBatch(name, ps)
+		return
+	}
 	now := time.Now()
 	for _, p := range ps {
 		p.m.ID = core.NewID()
@@ -196,6 +200,31 @@ func (s *Service) publish(name string, ps []*pending) {
 			} else if d, ok := s.recall(p.dup); ok {
 				p.out.MessageId, p.out.SequenceNumber = d.id, d.seq
 			}
+		}
+	}
+}
+
+// publishBatch hands the messages of a standard queue's batch to the core
+// together: their store copies make one record.
+func (s *Service) publishBatch(name string, ps []*pending) {
+	ms := make([]*core.Message, len(ps))
+	for i, p := range ps {
+		p.m.ID = core.NewID()
+		p.out.MessageId = p.m.ID
+		ms[i] = p.m
+	}
+	res, err := s.b.PublishBatch("", name, ms, func(i int, err error) { ps[i].done <- err })
+	if err != nil {
+		for _, p := range ps {
+			p.done <- err
+		}
+		return
+	}
+	for i, r := range res {
+		if r.Routed == 0 {
+			// done already ran (nil) for an unroutable message: replace it.
+			<-ps[i].done
+			ps[i].done <- fmt.Errorf("queue '%s': %w", name, core.ErrNotFound)
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -61,5 +63,111 @@ func TestAppendRefusedRecordFailsAlone(t *testing.T) {
 		if len(seqs) != cap(e.window)+10 {
 			t.Fatalf("stored %d", len(seqs))
 		}
+	}
+}
+
+func appendBatch(t *testing.T, e *Engine, queue string, recs [][]byte) uint64 {
+	t.Helper()
+	ch := make(chan uint64, 1)
+	e.AppendBatch(queue, recs, func(seq uint64, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- seq
+	})
+	return <-ch
+}
+
+// Entries of batch records are removed one by one: a record goes once all
+// of its entries are removed, and entries removed while others are live
+// stay removed across a restart (removal notes), which are themselves
+// deleted once the records they name are gone.
+func TestBatchRecordsPartialRemovalSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir)
+	var seqs []uint64
+	for b := 0; b < 5; b++ {
+		recs := make([][]byte, 10)
+		for i := range recs {
+			recs[i] = []byte(fmt.Sprintf("b%d-%d", b, i))
+		}
+		seqs = append(seqs, appendBatch(t, e, "a", recs))
+	}
+	single := appendN(t, e, "a", 1)[0]
+	removed := map[string]bool{}
+	rm := func(b, i int) {
+		e.Remove("a", seqs[b], i)
+		removed[fmt.Sprintf("b%d-%d", b, i)] = true
+	}
+	for i := 0; i < 10; i++ {
+		rm(0, i) // whole record: purged
+	}
+	for i := 0; i < 5; i++ {
+		rm(1, i)
+	}
+	rm(2, 3)
+	rm(2, 7)
+	time.Sleep(3 * flushPeriod) // notes written while the records stay
+	rm(2, 0)
+	for i := 0; i < 10; i++ {
+		if i != 4 {
+			rm(4, i)
+		}
+	}
+	e.Close()
+
+	e = open(t, dir)
+	defer e.Close()
+	got := map[string]bool{}
+	where := map[string][2]uint64{}
+	err := e.Recover(func(q string, seq uint64, idx int, rec []byte) bool {
+		if got[string(rec)] {
+			t.Errorf("%s recovered twice", rec)
+		}
+		got[string(rec)] = true
+		where[string(rec)] = [2]uint64{seq, uint64(idx)}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; b < 5; b++ {
+		for i := 0; i < 10; i++ {
+			k := fmt.Sprintf("b%d-%d", b, i)
+			if got[k] == removed[k] {
+				t.Errorf("%s: recovered %v, removed %v", k, got[k], removed[k])
+			}
+			if got[k] && where[k] != [2]uint64{seqs[b], uint64(i)} {
+				t.Errorf("%s recovered at %v, stored at %d/%d", k, where[k], seqs[b], i)
+			}
+		}
+	}
+	if !got["a-0"] {
+		t.Error("single record lost")
+	}
+	// Remove the rest: every record and every note goes.
+	for k, w := range where {
+		e.Remove("a", w[0], int(w[1]))
+		_ = k
+	}
+	e.Remove("a", single, 0)
+	time.Sleep(4 * flushPeriod)
+	e.flush(true)
+	if st, _ := e.Stats(); st.Messages != 0 {
+		t.Fatalf("%d records or notes left after every entry was removed", st.Messages)
+	}
+}
+
+func TestSplitBatchRejectsCorruptRecords(t *testing.T) {
+	for _, rec := range [][]byte{{batchMark}, {batchMark, 0}, {batchMark, 2, 1, 'a'}, {batchMark, 1, 5, 'a'}, {batchMark, 0xff}} {
+		if _, err := splitBatch(rec); err == nil {
+			t.Errorf("%q: accepted", rec)
+		}
+	}
+	if recs, err := splitBatch([]byte{batchMark, 2, 1, 'a', 0}); err != nil || len(recs) != 2 || string(recs[0]) != "a" || len(recs[1]) != 0 {
+		t.Errorf("valid record: %q %v", recs, err)
+	}
+	if recs, err := splitBatch([]byte{1, 2, 3}); recs != nil || err != nil {
+		t.Errorf("single record: %q %v", recs, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,11 +83,33 @@ type completion struct {
 
 // acks tracks, per queue subject, the stored sequences still live (in
 // append order) and those removed but not yet purged.
+//
+// A batch record (AppendBatch) holds several entries and stays stored
+// until every one of them is removed. Entries removed while others of
+// their record are still live are written, once per flush, to a note
+// record on the queue's note subject (subject + ".n") so a restart does
+// not bring them back; a note is deleted once every batch record it names
+// is gone from the store.
 type acks struct {
 	live    []uint64
 	head    int
 	removed map[uint64]bool
 	aged    map[uint64]bool // removed out of order for at least one flush
+
+	parts  map[uint64]*part    // batch records with entries still live
+	dirty  []uint64            // parts with removals not yet in a note
+	noteOf map[uint64][]uint64 // batch record -> notes naming it
+	notes  map[uint64]int      // note -> batch records it names still stored
+}
+
+// part is a stored batch record with some entries still live.
+type part struct {
+	left  int      // live entries
+	fresh []uint32 // entries removed since the last note
+}
+
+func newAcks() *acks {
+	return &acks{removed: map[uint64]bool{}, aged: map[uint64]bool{}}
 }
 
 // Open starts the embedded server on dir and opens (or creates) the stream
@@ -246,6 +269,61 @@ func queueOf(subj string) (string, bool) {
 // acknowledgement is parsed in onReply (no per-message futures or JSON
 // decoding).
 func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err error)) {
+	e.append(queue, rec, 1, done)
+}
+
+// batchMark starts a batch record; records given to Append must not start
+// with it (the core's start with their codec version).
+const batchMark = 0xFE
+
+// AppendBatch stores recs for queue as one record: one store write and one
+// acknowledgement for all of them. done runs as for Append, with the
+// record's sequence; entry i of the batch is later removed with
+// Remove(queue, seq, i) and Recover returns each live entry on its own.
+func (e *Engine) AppendBatch(queue string, recs [][]byte, done func(seq uint64, err error)) {
+	if len(recs) == 1 {
+		e.append(queue, recs[0], 1, done)
+		return
+	}
+	n := 1 + binary.MaxVarintLen64
+	for _, r := range recs {
+		n += binary.MaxVarintLen64 + len(r)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, batchMark)
+	b = binary.AppendUvarint(b, uint64(len(recs)))
+	for _, r := range recs {
+		b = binary.AppendUvarint(b, uint64(len(r)))
+		b = append(b, r...)
+	}
+	e.append(queue, b, len(recs), done)
+}
+
+// splitBatch returns the entries of a batch record, or nil for a single
+// record.
+func splitBatch(rec []byte) ([][]byte, error) {
+	if len(rec) == 0 || rec[0] != batchMark {
+		return nil, nil
+	}
+	d := rec[1:]
+	n, k := binary.Uvarint(d)
+	if k <= 0 || n == 0 || n > uint64(len(d)) {
+		return nil, fmt.Errorf("store: corrupt batch record")
+	}
+	d = d[k:]
+	out := make([][]byte, n)
+	for i := range out {
+		l, k := binary.Uvarint(d)
+		if k <= 0 || l > uint64(len(d)-k) {
+			return nil, fmt.Errorf("store: corrupt batch record")
+		}
+		out[i] = d[k : k+int(l)]
+		d = d[k+int(l):]
+	}
+	return out, nil
+}
+
+func (e *Engine) append(queue string, rec []byte, n int, done func(seq uint64, err error)) {
 	select {
 	case e.window <- struct{}{}:
 	default:
@@ -262,7 +340,7 @@ func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err erro
 	e.pmu.Lock()
 	e.nextID++
 	id := e.nextID
-	e.pending[id] = pendingAppend{subj: subj, done: done}
+	e.pending[id] = pendingAppend{subj: subj, n: n, done: done}
 	e.pmu.Unlock()
 	reply := e.inbox + strconv.FormatUint(id, 36)
 	if err := e.nc.PublishRequest(subj, reply, rec); err != nil {
@@ -276,6 +354,7 @@ func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err erro
 // pendingAppend is an Append awaiting the store's acknowledgement.
 type pendingAppend struct {
 	subj string
+	n    int // entries in the record (batch records: more than one)
 	done func(uint64, error)
 }
 
@@ -316,7 +395,7 @@ func (e *Engine) onReply(m *nats.Msg) {
 		e.complete(completion{done: p.done, err: err})
 		return
 	}
-	e.track(p.subj, seq)
+	e.track(p.subj, seq, p.n, p.n > 1)
 	e.complete(completion{done: p.done, seq: seq})
 }
 
@@ -402,26 +481,49 @@ func (e *Engine) completions() {
 	}
 }
 
-func (e *Engine) track(subj string, seq uint64) {
+// track records a stored record with left live entries; a batch record
+// stays stored until each of them is removed.
+func (e *Engine) track(subj string, seq uint64, left int, batch bool) {
 	e.amu.Lock()
 	a := e.queues[subj]
 	if a == nil {
-		a = &acks{removed: map[uint64]bool{}, aged: map[uint64]bool{}}
+		a = newAcks()
 		e.queues[subj] = a
 	}
 	a.live = append(a.live, seq)
+	if batch {
+		if a.parts == nil {
+			a.parts = map[uint64]*part{}
+		}
+		a.parts[seq] = &part{left: left}
+	}
 	e.amu.Unlock()
 }
 
-// Remove marks a stored message of queue as acknowledged; the store drops
-// it within a flush period (in-order acks fold into one purge).
-func (e *Engine) Remove(queue string, seq uint64) {
+// Remove marks a stored message of queue as acknowledged: seq is the
+// record's sequence and idx its entry in a batch record (0 otherwise). The
+// store drops the record within a flush period once all of its entries
+// are removed (in-order acks fold into one purge).
+func (e *Engine) Remove(queue string, seq uint64, idx int) {
 	subj := e.subjectOf(queue)
 	e.amu.Lock()
 	a := e.queues[subj]
 	if a == nil {
-		a = &acks{removed: map[uint64]bool{}, aged: map[uint64]bool{}}
+		a = newAcks()
 		e.queues[subj] = a
+	}
+	if p := a.parts[seq]; p != nil {
+		p.left--
+		if p.left > 0 {
+			if len(p.fresh) == 0 {
+				a.dirty = append(a.dirty, seq)
+			}
+			p.fresh = append(p.fresh, uint32(idx))
+			e.removed++
+			e.amu.Unlock()
+			return
+		}
+		delete(a.parts, seq)
 	}
 	a.removed[seq] = true
 	e.removed++
@@ -439,6 +541,9 @@ func (e *Engine) Purge(queue string) {
 	defer cancel()
 	if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
 		e.log.Error("store purge", "dest", queue, "err", err)
+	}
+	if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(subj+noteSuffix)); err != nil {
+		e.log.Error("store purge notes", "dest", queue, "err", err)
 	}
 }
 
@@ -462,16 +567,67 @@ type purgeOp struct {
 	upTo uint64 // purge seq < upTo
 }
 
-// flush turns removals into purges (contiguous from the oldest live
-// message) and deletes (out of order, once they have waited one period).
+// flush writes the notes of partly removed batch records, then turns
+// removals into purges (contiguous from the oldest live message) and
+// deletes (out of order, once they have waited one period), and finally
+// deletes the notes no stored record needs any more.
 func (e *Engine) flush(final bool) {
 	e.amu.Lock()
 	if e.removed == 0 {
 		e.amu.Unlock()
 		return
 	}
+	type noteOp struct {
+		subj string
+		data []byte
+		seqs []uint64
+	}
+	var writes []noteOp
+	for subj, a := range e.queues {
+		if len(a.dirty) == 0 {
+			continue
+		}
+		var op noteOp
+		for _, seq := range a.dirty {
+			p := a.parts[seq]
+			if p == nil || len(p.fresh) == 0 {
+				continue // every entry removed since: the record goes
+			}
+			op.data = binary.AppendUvarint(op.data, seq)
+			op.data = binary.AppendUvarint(op.data, uint64(len(p.fresh)))
+			for _, i := range p.fresh {
+				op.data = binary.AppendUvarint(op.data, uint64(i))
+			}
+			p.fresh = p.fresh[:0]
+			op.seqs = append(op.seqs, seq)
+		}
+		a.dirty = a.dirty[:0]
+		if len(op.seqs) > 0 {
+			op.subj = subj
+			writes = append(writes, op)
+		}
+	}
+	e.amu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, w := range writes {
+		ack, err := e.js.Publish(ctx, w.subj+noteSuffix, w.data)
+		if err != nil {
+			// Only a restart before the records go would bring these
+			// entries back (at-least-once, as acks within a flush period).
+			e.log.Error("store removal note", "err", err)
+			continue
+		}
+		e.amu.Lock()
+		if a := e.queues[w.subj]; a != nil {
+			a.addNote(ack.Sequence, w.seqs)
+		}
+		e.amu.Unlock()
+	}
+
+	e.amu.Lock()
 	var purges []purgeOp
-	var deletes []uint64
+	var deletes, notes []uint64
 	e.removed = 0
 	for subj, a := range e.queues {
 		if len(a.removed) == 0 {
@@ -479,8 +635,10 @@ func (e *Engine) flush(final bool) {
 		}
 		start := a.head
 		for a.head < len(a.live) && a.removed[a.live[a.head]] {
-			delete(a.removed, a.live[a.head])
-			delete(a.aged, a.live[a.head])
+			seq := a.live[a.head]
+			delete(a.removed, seq)
+			delete(a.aged, seq)
+			notes = a.gone(seq, notes)
 			a.head++
 		}
 		if a.head > start {
@@ -495,6 +653,7 @@ func (e *Engine) flush(final bool) {
 				deletes = append(deletes, seq)
 				delete(a.removed, seq)
 				delete(a.aged, seq)
+				notes = a.gone(seq, notes)
 				a.live = dropSeq(a.live, a.head, seq)
 			} else {
 				a.aged[seq] = true
@@ -503,14 +662,40 @@ func (e *Engine) flush(final bool) {
 		}
 	}
 	e.amu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for _, p := range purges {
 		if err := e.stream.Purge(ctx, jetstream.WithPurgeSubject(p.subj), jetstream.WithPurgeSequence(p.upTo)); err != nil {
 			e.log.Error("store purge acked", "err", err)
 		}
 	}
 	e.deleteMany(ctx, deletes)
+	e.deleteMany(ctx, notes)
+}
+
+// noteSuffix ends the subject of a queue's removal notes.
+const noteSuffix = ".n"
+
+// addNote records that note names the batch records seqs.
+func (a *acks) addNote(note uint64, seqs []uint64) {
+	if a.noteOf == nil {
+		a.noteOf, a.notes = map[uint64][]uint64{}, map[uint64]int{}
+	}
+	for _, seq := range seqs {
+		a.noteOf[seq] = append(a.noteOf[seq], note)
+	}
+	a.notes[note] += len(seqs)
+}
+
+// gone forgets a record leaving the store, appending the notes that no
+// longer name any stored record to free.
+func (a *acks) gone(seq uint64, free []uint64) []uint64 {
+	for _, n := range a.noteOf[seq] {
+		if a.notes[n]--; a.notes[n] <= 0 {
+			delete(a.notes, n)
+			free = append(free, n)
+		}
+	}
+	delete(a.noteOf, seq)
+	return free
 }
 
 func dropSeq(live []uint64, head int, seq uint64) []uint64 {

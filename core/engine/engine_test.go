@@ -52,10 +52,10 @@ func TestAppendRemoveRecover(t *testing.T) {
 	}
 	// in-order removals (purge path) and out-of-order ones (delete path)
 	for _, s := range a[:60] {
-		e.Remove("a", s)
+		e.Remove("a", s, 0)
 	}
-	e.Remove("a", a[80])
-	e.Remove("b/with odd.chars*", b[5])
+	e.Remove("a", a[80], 0)
+	e.Remove("b/with odd.chars*", b[5], 0)
 	time.Sleep(3 * flushPeriod)
 	if err := e.MetaPut("ns", "k", []byte("v")); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestAppendRemoveRecover(t *testing.T) {
 	e = open(t, dir)
 	defer e.Close()
 	got := map[string]int{}
-	err := e.Recover(func(q string, seq uint64, rec []byte) bool {
+	err := e.Recover(func(q string, seq uint64, _ int, rec []byte) bool {
 		got[q]++
 		return q != "b/with odd.chars*" // b's messages are orphans: deleted
 	})

@@ -3,18 +3,22 @@ package engine
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Recover calls fn for every stored message, in stream order. fn returns
-// false for a message that no longer belongs anywhere; such messages are
-// deleted.
-func (e *Engine) Recover(fn func(queue string, seq uint64, rec []byte) bool) error {
+// Recover calls fn for every stored message, in stream order, with its
+// record's sequence and its entry in a batch record (0 otherwise). fn
+// returns false for a message that no longer belongs anywhere; such
+// messages are deleted. Entries of batch records named by removal notes
+// are not returned.
+func (e *Engine) Recover(fn func(queue string, seq uint64, idx int, rec []byte) bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	info, err := e.stream.Info(ctx)
@@ -24,42 +28,156 @@ func (e *Engine) Recover(fn func(queue string, seq uint64, rec []byte) bool) err
 	if info.State.Msgs == 0 {
 		return nil
 	}
-	last := info.State.LastSeq
-	cons, err := e.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	// Pass 1: the removal notes, by queue subject and batch record.
+	removed := map[string]map[uint64][]uint32{}
+	type noteRef struct {
+		subj string
+		seqs []uint64
+	}
+	var notes = map[uint64]noteRef{}
+	var orphans []uint64
+	err = e.scan(ctx, subjPrefix+"*"+noteSuffix, func(subj string, seq uint64, data []byte) error {
+		qs := strings.TrimSuffix(subj, noteSuffix)
+		ref := noteRef{subj: qs}
+		for len(data) > 0 {
+			rs, k := binary.Uvarint(data)
+			if k <= 0 {
+				break
+			}
+			data = data[k:]
+			n, k := binary.Uvarint(data)
+			if k <= 0 {
+				break
+			}
+			data = data[k:]
+			if removed[qs] == nil {
+				removed[qs] = map[uint64][]uint32{}
+			}
+			for ; n > 0 && len(data) > 0; n-- {
+				i, k := binary.Uvarint(data)
+				if k <= 0 {
+					data = nil
+					break
+				}
+				data = data[k:]
+				removed[qs][rs] = append(removed[qs][rs], uint32(i))
+			}
+			ref.seqs = append(ref.seqs, rs)
+		}
+		notes[seq] = ref
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	var orphans []uint64
+	// Pass 2: the records.
+	err = e.scan(ctx, subjPrefix+"*", func(subj string, seq uint64, data []byte) error {
+		q, ok := queueOf(subj)
+		if !ok {
+			orphans = append(orphans, seq)
+			return nil
+		}
+		entries, err := splitBatch(data)
+		if err != nil {
+			e.log.Error("skipping corrupt stored record", "queue", q, "seq", seq, "err", err)
+			orphans = append(orphans, seq)
+			return nil
+		}
+		if entries == nil {
+			if fn(q, seq, 0, data) {
+				e.track(subj, seq, 1, false)
+			} else {
+				orphans = append(orphans, seq)
+			}
+			return nil
+		}
+		gone := removed[subj][seq]
+		taken := 0
+		for i, rec := range entries {
+			if slices.Contains(gone, uint32(i)) {
+				continue
+			}
+			if fn(q, seq, i, rec) {
+				taken++
+			}
+		}
+		if taken == 0 {
+			orphans = append(orphans, seq)
+			return nil
+		}
+		e.track(subj, seq, taken, true)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Notes still naming stored records are kept and tracked; the others go.
+	e.amu.Lock()
+	for nseq, ref := range notes {
+		a := e.queues[ref.subj]
+		var live []uint64
+		for _, rs := range ref.seqs {
+			if a != nil && a.parts[rs] != nil && !slices.Contains(live, rs) {
+				live = append(live, rs)
+			}
+		}
+		if len(live) == 0 {
+			orphans = append(orphans, nseq)
+			continue
+		}
+		a.addNote(nseq, live)
+	}
+	e.amu.Unlock()
+	e.deleteMany(ctx, orphans)
+	return nil
+}
+
+// scan calls fn for every stored message on subjects matching filter, in
+// stream order.
+func (e *Engine) scan(ctx context.Context, filter string, fn func(subj string, seq uint64, data []byte) error) error {
+	info, err := e.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return err
+	}
+	var total uint64
+	for _, n := range info.State.Subjects {
+		total += n
+	}
+	if total == 0 {
+		return nil
+	}
+	cons, err := e.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: []string{filter}})
+	if err != nil {
+		return err
+	}
+	var seen uint64
 	for {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return err
 		}
 		n := 0
-		var seq uint64
 		for m := range batch.Messages() {
 			n++
 			md, err := m.Metadata()
 			if err != nil {
 				return err
 			}
-			seq = md.Sequence.Stream
-			q, ok := queueOf(m.Subject())
-			if ok && fn(q, seq, m.Data()) {
-				e.track(m.Subject(), seq)
-			} else {
-				orphans = append(orphans, seq)
+			seen++
+			if err := fn(m.Subject(), md.Sequence.Stream, m.Data()); err != nil {
+				return err
+			}
+			if md.NumPending == 0 {
+				return nil
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		if seq >= last || n == 0 {
-			break
+		if seen >= total || n == 0 {
+			return nil
 		}
 	}
-	e.deleteMany(ctx, orphans)
-	return nil
 }
 
 // MetaPut stores val under ns/key (synchronously).
