@@ -327,11 +327,9 @@ func (q *queue) enqueueBatch(ms []*Message, ts []*tracker, now time.Time) bool {
 		}
 		group := slots[:n]
 		slots = slots[n:]
-		recs := make([][]byte, len(group))
-		for i, sl := range group {
-			recs[i] = EncodeMessage(make([]byte, 0, sl.e.size+128), sl.e.msg)
-		}
-		q.b.eng.AppendBatch(q.key, recs, func(seq uint64, err error) {
+		q.b.eng.AppendBatchFunc(q.key, len(group), size+128*len(group), func(dst []byte, i int) []byte {
+			return EncodeMessage(dst, group[i].e.msg)
+		}, func(seq uint64, err error) {
 			q.mu.Lock()
 			for i, sl := range group {
 				if err != nil {

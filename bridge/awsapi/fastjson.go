@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // FastJSON is implemented by request types of hot actions that decode the
@@ -177,6 +178,22 @@ func hasByte(b []byte, c byte) bool {
 		}
 	}
 	return false
+}
+
+// StringView reads a string like StringPtr, but a string without escapes
+// shares the scanned bytes instead of being copied: use it only where the
+// scanned buffer is never written again (a request body is not).
+func (s *JSONScanner) StringView() (*string, bool) {
+	tok, plain, ok := s.rawString()
+	if !ok {
+		return nil, false
+	}
+	if !plain {
+		s.i -= len(tok)
+		return s.StringPtr()
+	}
+	v := unsafe.String(unsafe.SliceData(tok[1:]), len(tok)-2)
+	return &v, true
 }
 
 // StringPtr reads a string into a new pointer (as encoding/json fills a

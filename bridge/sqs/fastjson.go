@@ -64,7 +64,8 @@ func (in *sendIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 		case "Id":
 			in.Id, ok = sc.String()
 		case "MessageBody":
-			in.MessageBody, ok = sc.StringPtr()
+			// The body shares the request's bytes (see prepare).
+			in.MessageBody, ok = sc.StringView()
 		case "DelaySeconds":
 			ok = sc.Int(&in.DelaySeconds)
 		case "MessageGroupId":

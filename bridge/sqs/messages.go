@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/omnibroker/broker/bridge/awsapi"
 	"github.com/omnibroker/broker/core"
@@ -48,10 +50,10 @@ type sendBatchOut struct {
 
 // pending is one message on its way into the store.
 type pending struct {
-	m    *core.Message
-	out  sendOut
-	dup  string // FIFO dedup cache key
-	done chan error
+	m   *core.Message
+	out sendOut
+	dup string // FIFO dedup cache key
+	err error  // the store's verdict (publish)
 }
 
 // validID: FIFO group and deduplication ids are 1-128 alphanumeric or
@@ -115,7 +117,9 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 	if sender == "" {
 		sender = s.opts.AccountID
 	}
-	m := &core.Message{Body: []byte(body), Props: core.Properties{Persistent: true, UserID: sender}}
+	// The body's bytes are the body string's own (no copy): neither the
+	// request buffer it may share nor a message body is written in place.
+	m := &core.Message{Body: unsafe.Slice(unsafe.StringData(body), len(body)), Props: core.Properties{Persistent: true, UserID: sender}}
 	toHeaders(m, in.MessageAttributes)
 	if a, ok := in.MessageSystemAttributes["AWSTraceHeader"]; ok {
 		if m.Props.Headers == nil {
@@ -123,7 +127,7 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 		}
 		m.Props.Headers[hdrTrace] = *a.StringValue
 	}
-	p := &pending{m: m, done: make(chan error, 1)}
+	p := &pending{m: m}
 	p.out = sendOut{Id: in.Id, MD5OfMessageBody: md5Hex(m.Body), MD5OfMessageAttributes: md5OfAttrs(in.MessageAttributes),
 		MD5OfMessageSystemAttributes: md5OfAttrs(in.MessageSystemAttributes)}
 	if in.MessageGroupId != nil {
@@ -162,11 +166,13 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 	return p, nil
 }
 
-// publish hands prepared messages to the core; each p.done receives the
-// store's verdict.
+// publish hands prepared messages to the core and returns once the store
+// has given its verdict on each (in p.err).
 func (s *Service) publish(name string, ps []*pending) {
+	var wg sync.WaitGroup
 	if len(ps) > 1 && ps[0].dup == "" {
-		s.publishBatch(name, ps)
+		s.publishBatch(name, ps, &wg)
+		wg.Wait()
 		return
 	}
 	now := time.Now()
@@ -178,19 +184,20 @@ func (s *Service) publish(name string, ps []*pending) {
 			if d, ok := s.sent[p.dup]; ok && now.Before(d.exp) {
 				p.out.MessageId, p.out.SequenceNumber = d.id, d.seq
 				s.mu.Unlock()
-				p.done <- nil
 				continue
 			}
 			s.mu.Unlock()
 		}
-		done := p.done
-		res, err := s.b.Publish("", name, p.m, func(err error) { done <- err })
+		wg.Add(1)
+		res, err := s.b.Publish("", name, p.m, func(err error) { p.err = err; wg.Done() })
 		if err != nil {
-			p.done <- err
+			p.err = err
+			wg.Done()
 			continue
 		}
 		if res.Routed == 0 {
-			p.done <- fmt.Errorf("queue '%s': %w", name, core.ErrNotFound)
+			wg.Wait() // done has run: unroutable
+			p.err = fmt.Errorf("queue '%s': %w", name, core.ErrNotFound)
 			continue
 		}
 		if p.dup != "" {
@@ -202,29 +209,31 @@ func (s *Service) publish(name string, ps []*pending) {
 			}
 		}
 	}
+	wg.Wait()
 }
 
 // publishBatch hands the messages of a standard queue's batch to the core
 // together: their store copies make one record.
-func (s *Service) publishBatch(name string, ps []*pending) {
+func (s *Service) publishBatch(name string, ps []*pending, wg *sync.WaitGroup) {
 	ms := make([]*core.Message, len(ps))
 	for i, p := range ps {
 		p.m.ID = core.NewID()
 		p.out.MessageId = p.m.ID
 		ms[i] = p.m
 	}
-	res, err := s.b.PublishBatch("", name, ms, func(i int, err error) { ps[i].done <- err })
+	wg.Add(len(ps))
+	res, err := s.b.PublishBatch("", name, ms, func(i int, err error) { ps[i].err = err; wg.Done() })
 	if err != nil {
 		for _, p := range ps {
-			p.done <- err
+			p.err = err
+			wg.Done()
 		}
 		return
 	}
+	wg.Wait()
 	for i, r := range res {
 		if r.Routed == 0 {
-			// done already ran (nil) for an unroutable message: replace it.
-			<-ps[i].done
-			ps[i].done <- fmt.Errorf("queue '%s': %w", name, core.ErrNotFound)
+			ps[i].err = fmt.Errorf("queue '%s': %w", name, core.ErrNotFound)
 		}
 	}
 }
@@ -276,7 +285,7 @@ func (s *Service) sendMessage(r *awsapi.Request) (any, error) {
 		return nil, err
 	}
 	s.publish(name, []*pending{p})
-	if err := <-p.done; err != nil {
+	if err := p.err; err != nil {
 		return nil, s.sendError(r, err)
 	}
 	p.out.Id = ""
@@ -366,7 +375,7 @@ func (s *Service) sendMessageBatch(r *awsapi.Request) (any, error) {
 	}
 	s.publish(name, ps)
 	for _, p := range ps {
-		if err := <-p.done; err != nil {
+		if err := p.err; err != nil {
 			out.Failed = append(out.Failed, failure(p.out.Id, s.sendError(r, err)))
 			continue
 		}

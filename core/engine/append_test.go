@@ -159,12 +159,12 @@ func TestBatchRecordsPartialRemovalSurvivesRestart(t *testing.T) {
 }
 
 func TestSplitBatchRejectsCorruptRecords(t *testing.T) {
-	for _, rec := range [][]byte{{batchMark}, {batchMark, 0}, {batchMark, 2, 1, 'a'}, {batchMark, 1, 5, 'a'}, {batchMark, 0xff}} {
+	for _, rec := range [][]byte{{batchMark}, {batchMark, 0}, {batchMark, 2, 1, 0, 0, 0, 'a'}, {batchMark, 1, 5, 0, 0, 0, 'a'}, {batchMark, 0xff}, {batchMark, 1, 1, 0}} {
 		if _, err := splitBatch(rec); err == nil {
 			t.Errorf("%q: accepted", rec)
 		}
 	}
-	if recs, err := splitBatch([]byte{batchMark, 2, 1, 'a', 0}); err != nil || len(recs) != 2 || string(recs[0]) != "a" || len(recs[1]) != 0 {
+	if recs, err := splitBatch([]byte{batchMark, 2, 1, 0, 0, 0, 'a', 0, 0, 0, 0}); err != nil || len(recs) != 2 || string(recs[0]) != "a" || len(recs[1]) != 0 {
 		t.Errorf("valid record: %q %v", recs, err)
 	}
 	if recs, err := splitBatch([]byte{1, 2, 3}); recs != nil || err != nil {

@@ -281,26 +281,35 @@ const batchMark = 0xFE
 // record's sequence; entry i of the batch is later removed with
 // Remove(queue, seq, i) and Recover returns each live entry on its own.
 func (e *Engine) AppendBatch(queue string, recs [][]byte, done func(seq uint64, err error)) {
-	if len(recs) == 1 {
-		e.append(queue, recs[0], 1, done)
-		return
-	}
-	n := 1 + binary.MaxVarintLen64
+	size := 0
 	for _, r := range recs {
-		n += binary.MaxVarintLen64 + len(r)
+		size += len(r)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, batchMark)
-	b = binary.AppendUvarint(b, uint64(len(recs)))
-	for _, r := range recs {
-		b = binary.AppendUvarint(b, uint64(len(r)))
-		b = append(b, r...)
-	}
-	e.append(queue, b, len(recs), done)
+	e.AppendBatchFunc(queue, len(recs), size, func(dst []byte, i int) []byte { return append(dst, recs[i]...) }, done)
 }
 
-// splitBatch returns the entries of a batch record, or nil for a single
-// record.
+// AppendBatchFunc is AppendBatch with the n entries written in place by
+// enc, which appends entry i to dst; size (a capacity hint) is their total
+// length.
+func (e *Engine) AppendBatchFunc(queue string, n, size int, enc func(dst []byte, i int) []byte, done func(seq uint64, err error)) {
+	if n == 1 {
+		e.append(queue, enc(make([]byte, 0, size), 0), 1, done)
+		return
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+4*n+size)
+	b = append(b, batchMark)
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := 0; i < n; i++ {
+		at := len(b)
+		b = enc(append(b, 0, 0, 0, 0), i)
+		binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	}
+	e.append(queue, b, n, done)
+}
+
+// splitBatch returns the entries of a batch record (batchMark, the count
+// as a uvarint, then each entry as a 4-byte little-endian length and its
+// bytes), or nil for a single record.
 func splitBatch(rec []byte) ([][]byte, error) {
 	if len(rec) == 0 || rec[0] != batchMark {
 		return nil, nil
@@ -313,12 +322,15 @@ func splitBatch(rec []byte) ([][]byte, error) {
 	d = d[k:]
 	out := make([][]byte, n)
 	for i := range out {
-		l, k := binary.Uvarint(d)
-		if k <= 0 || l > uint64(len(d)-k) {
+		if len(d) < 4 {
 			return nil, fmt.Errorf("store: corrupt batch record")
 		}
-		out[i] = d[k : k+int(l)]
-		d = d[k+int(l):]
+		l := binary.LittleEndian.Uint32(d)
+		if uint64(l) > uint64(len(d)-4) {
+			return nil, fmt.Errorf("store: corrupt batch record")
+		}
+		out[i] = d[4 : 4+l]
+		d = d[4+l:]
 	}
 	return out, nil
 }
