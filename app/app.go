@@ -16,6 +16,7 @@ import (
 	"github.com/omnibroker/broker/config"
 	"github.com/omnibroker/broker/core"
 	"github.com/omnibroker/broker/listeners"
+	"github.com/omnibroker/broker/listeners/h1"
 )
 
 // Version is the broker version, set at build time with -ldflags.
@@ -29,7 +30,7 @@ type App struct {
 
 	mu      sync.Mutex
 	tcp     map[string]*listeners.Listener
-	http    map[string]*http.Server
+	http    map[string]httpServer
 	addrs   map[string]string
 	closers []func(context.Context) error
 	counted map[string]listeners.CloseCounter // close reasons by protocol
@@ -55,7 +56,7 @@ func Start(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if len(users) == 0 {
 		log.Warn("no users configured: anonymous access is allowed on every listener")
 	}
-	a := &App{cfg: cfg, log: log, broker: b, tcp: map[string]*listeners.Listener{}, http: map[string]*http.Server{},
+	a := &App{cfg: cfg, log: log, broker: b, tcp: map[string]*listeners.Listener{}, http: map[string]httpServer{},
 		addrs: map[string]string{}, errs: make(chan error, 8), counted: map[string]listeners.CloseCounter{}}
 	defer func() {
 		if err != nil {
@@ -182,7 +183,13 @@ func (a *App) startHTTP(name string, lc config.Listener, h http.Handler) error {
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	std := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	var srv httpServer = std
+	if name == "aws" && tc == nil {
+		// The SQS/SNS hot path: a lean HTTP/1.1 server, net/http for
+		// everything else (listeners/h1).
+		srv = &h1.Server{Handler: h, Fallback: std, ReadHeaderTimeout: std.ReadHeaderTimeout, Logger: a.log}
+	}
 	a.mu.Lock()
 	a.http[name] = srv
 	a.addrs[name] = ln.Addr().String()
@@ -194,6 +201,13 @@ func (a *App) startHTTP(name string, lc config.Listener, h http.Handler) error {
 		}
 	}()
 	return nil
+}
+
+// httpServer is net/http's server or listeners/h1's.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // Addr returns the bound address of a listener ("amqp", "mqtt", "stomp",
