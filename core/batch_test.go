@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 )
 
 func publishBatch(t *testing.T, b *Broker, ex, key string, bodies ...string) ([]PublishResult, []error) {
@@ -109,5 +110,39 @@ func TestPublishBatchPerMessageVerdicts(t *testing.T) {
 	}
 	if _, err := b.PublishBatch("no-such-exchange", "q", []*Message{{Body: []byte("x")}}, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown exchange: %v", err)
+	}
+}
+
+// Acked messages do not stay referenced by the lease timers until their
+// old visibility deadline: the heap of a queue whose messages are received
+// and deleted at a steady rate stays near the number of live leases.
+func TestSettledLeasesLeaveTheTimerHeap(t *testing.T) {
+	b := newTestBroker(t, "")
+	defer b.Close()
+	mustQueue(t, b, QueueConfig{Name: "q", VisibilityTimeout: time.Hour})
+	for round := 0; round < 500; round++ {
+		for i := 0; i < 10; i++ {
+			publish(t, b, "", "q", "m")
+		}
+		ds, err := b.Get(context.Background(), "q", GetOptions{Max: 10})
+		if err != nil || len(ds) != 10 {
+			t.Fatalf("round %d: got %d, %v", round, len(ds), err)
+		}
+		ids := make([]uint64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		if err := b.Ack("q", ids...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.mu.RLock()
+	q := b.queues["q"]
+	b.mu.RUnlock()
+	q.mu.Lock()
+	n := len(q.leases)
+	q.mu.Unlock()
+	if n > 2*compactMin {
+		t.Fatalf("%d lease timers left for 0 live leases after 5000 acks", n)
 	}
 }

@@ -141,7 +141,34 @@ func (h *timeHeap) Pop() any {
 	return t
 }
 
-func (h *timeHeap) push(t timed) { heap.Push(h, t) }
+func (h *timeHeap) push(t timed) {
+	if n := len(*h); n >= compactMin && n == cap(*h) {
+		h.compact()
+	}
+	heap.Push(h, t)
+}
+
+// compactMin is the heap size from which settled items are swept out.
+const compactMin = 1024
+
+// compact drops the items of settled entries before the heap grows:
+// otherwise each acked message would stay referenced (with its body) until
+// its old deadline passed, e.g. 30 s of SQS traffic at the default
+// visibility timeout. The sweep is O(n) once per doubling: O(1) per push.
+func (h *timeHeap) compact() {
+	old := *h
+	live := old[:0]
+	for _, t := range old {
+		if !t.e.done {
+			live = append(live, t)
+		}
+	}
+	clear(old[len(live):])
+	*h = live
+	if len(live) < len(old) {
+		heap.Init(h)
+	}
+}
 
 func (h *timeHeap) peek() (timed, bool) {
 	if len(*h) == 0 {
