@@ -23,6 +23,20 @@ type ConsumeOptions struct {
 	Selector func(*Message) bool
 	// OnCancel runs when the server cancels the consumer (queue deleted).
 	OnCancel func()
+	// Inline lets the core run the handler (and Flush) on the goroutine
+	// whose core call made a delivery possible (Publish, Ack, Nack,
+	// Resume, Consume, a store confirmation, a queue timer) instead of
+	// handing the queue to a dispatch worker, while every consumer of the
+	// queue is Inline: no goroutine hand-off per message. Those calls
+	// hold no core lock when they do so, but they may hold the caller's:
+	// an adapter that sets Inline must never call the core while holding
+	// a lock its handler or Flush takes (see sched.go).
+	Inline bool
+	// Flush, when set, runs after each batch of handler calls on the same
+	// goroutine, once per consumer that took part in the batch, without
+	// core locks: the adapter may write what its handler queued there
+	// instead of waking a writer goroutine. It must not block.
+	Flush func()
 }
 
 // Consumer is a subscription to one queue.

@@ -35,20 +35,28 @@ func (q *queue) kick() {
 // wantDispatchLocked marks the dispatcher running and reports whether the
 // caller must start it (q.startDispatch, after unlocking q).
 func (q *queue) wantDispatchLocked() bool {
-	if q.dispatching || q.deleted || q.nready == 0 || len(q.consumers) == 0 {
+	if q.dispatching || q.deleted || q.nready == 0 || !q.anyCreditLocked() {
+		// Without credit there is nothing to hand out: the ack, Resume or
+		// SetPrefetch that gives some comes back here.
 		return false
 	}
 	q.dispatching = true
 	return true
 }
 
-// dispatchTurn hands out up to roundBatches batches of q's ready messages
-// on a dispatch worker (see sched.go). It reports whether q may have more
-// to hand out (the worker puts it back on the run list); otherwise q is
-// marked idle. batch is the worker's buffer, returned for reuse.
-func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) {
-	for round := 0; round < roundBatches; round++ {
+// dispatchTurn hands out up to rounds batches of q's ready messages on a
+// dispatch worker, or inline on the caller's goroutine (see sched.go). It
+// reports whether q may have more to hand out (the caller puts it on the
+// run list, still marked dispatching); otherwise q is marked idle. batch is
+// the caller's buffer, returned for reuse. An inline turn hands out nothing
+// and reports more when some consumer of q is not Inline.
+func (q *queue) dispatchTurn(batch []pendingDelivery, rounds int, inline bool) ([]pendingDelivery, bool) {
+	for round := 0; round < rounds; round++ {
 		q.mu.Lock()
+		if inline && round == 0 && !q.inlineLocked() {
+			q.mu.Unlock()
+			return batch, true
+		}
 		var dl []*deadLetter
 		batch, dl = q.collectLocked(batch[:0], dl)
 		if len(batch) == 0 {
@@ -79,6 +87,7 @@ func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) 
 		if delivered > 0 {
 			q.b.stats.Delivered.Add(uint64(delivered))
 		}
+		flushConsumers(batch)
 		q.mu.Lock()
 		if noack > 0 {
 			for _, p := range batch {
@@ -100,9 +109,10 @@ func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) 
 			q.pushReadyLocked(p.e, true)
 		}
 		clear(batch)
-		if q.deleted || q.nready == 0 || len(q.consumers) == 0 {
-			// Nothing left to hand out: arrivals (under q.mu, seeing
-			// dispatching false) start the next turn.
+		if q.deleted || q.nready == 0 || !q.anyCreditLocked() {
+			// Nothing left to hand out: arrivals and credit (acks,
+			// Resume, under q.mu, seeing dispatching false) start the
+			// next turn.
 			q.dispatching = false
 			q.mu.Unlock()
 			return batch[:0], false
@@ -110,6 +120,41 @@ func (q *queue) dispatchTurn(batch []pendingDelivery) ([]pendingDelivery, bool) 
 		q.mu.Unlock()
 	}
 	return batch[:0], true
+}
+
+// inlineLocked reports whether every consumer of q lets the core run its
+// handler inline (ConsumeOptions.Inline).
+func (q *queue) inlineLocked() bool {
+	for _, c := range q.consumers {
+		if !c.opts.Inline {
+			return false
+		}
+	}
+	return len(q.consumers) > 0
+}
+
+// anyCreditLocked reports whether some consumer of q may take a delivery.
+func (q *queue) anyCreditLocked() bool {
+	for _, c := range q.consumers {
+		if c.hasCredit() {
+			return true
+		}
+	}
+	return false
+}
+
+// flushConsumers calls the Flush hook of each consumer of batch once,
+// after its handler calls (no core lock held).
+func flushConsumers(batch []pendingDelivery) {
+	var buf [4]*Consumer
+	done := buf[:0]
+	for _, p := range batch {
+		if p.c.opts.Flush == nil || containsConsumer(done, p.c) {
+			continue
+		}
+		done = append(done, p.c)
+		p.c.opts.Flush()
+	}
 }
 
 // collectLocked picks up to dispatchBatch (consumer, entry) pairs.

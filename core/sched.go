@@ -51,13 +51,64 @@ type dispatchWorker struct {
 
 var dispatchers = &dispatchPool{max: max(2, runtime.GOMAXPROCS(0))}
 
-// startDispatch puts q on the run list (the caller set q.dispatching under
-// q.mu and released it).
+// Inline dispatch: a queue whose consumers all set ConsumeOptions.Inline
+// is not handed to a worker when a core call makes it dispatchable (a
+// Publish to an idle queue, an Ack that frees credit, a Resume...): the
+// caller's goroutine hands out one batch itself, and only a queue with more
+// to deliver after that batch goes on the run list. At low rates a message
+// then goes from the publisher's goroutine to the subscriber's handler (and
+// its Flush) with no goroutine wake-up at all. A fan-out wider than
+// inlineMaxQueues still goes to the pool: the workers spread it over the
+// cores instead of holding up the publisher.
+//
+// The caller's goroutine runs the handler with no core lock held (every
+// submit comes after q.mu is released), but with whatever locks the caller
+// holds: adapters that set Inline must not call the core under a lock that
+// their handler or Flush takes. A handler that calls back into the core
+// (an Ack) cannot recurse into the queue it is served from, which is
+// marked dispatching for the whole turn; each nesting level is another
+// queue.
+
+const inlineMaxQueues = 4
+
+var inlineBatches = sync.Pool{New: func() any { b := make([]pendingDelivery, 0, dispatchBatch); return &b }}
+
+// startDispatch runs q inline or puts it on the run list (the caller set
+// q.dispatching under q.mu and released it).
 func (q *queue) startDispatch() { dispatchers.submit(q) }
 
-// submit puts queues on the run list, waking parked workers (or starting
-// new ones up to the pool size) for as many of them as it can.
+// submit dispatches the queues whose consumers are all Inline on the
+// caller's goroutine (one batch each, when there are few of them) and puts
+// the others, and those with more to deliver, on the run list. qs is
+// reused.
 func (p *dispatchPool) submit(qs ...*queue) {
+	if len(qs) == 0 || len(qs) > inlineMaxQueues {
+		p.enqueue(qs...)
+		return
+	}
+	n := 0
+	for _, q := range qs {
+		if q.dispatchInline() {
+			qs[n] = q
+			n++
+		}
+	}
+	p.enqueue(qs[:n]...)
+}
+
+// dispatchInline hands out one batch of q on the caller's goroutine when
+// its consumers allow it; it reports whether q still has work for a worker.
+func (q *queue) dispatchInline() bool {
+	bp := inlineBatches.Get().(*[]pendingDelivery)
+	b, more := q.dispatchTurn((*bp)[:0], 1, true)
+	*bp = b[:0]
+	inlineBatches.Put(bp)
+	return more
+}
+
+// enqueue puts queues on the run list, waking parked workers (or starting
+// new ones up to the pool size) for as many of them as it can.
+func (p *dispatchPool) enqueue(qs ...*queue) {
 	if len(qs) == 0 {
 		return
 	}
@@ -145,9 +196,9 @@ func (p *dispatchPool) work() {
 		if q := p.nextLocked(); q != nil {
 			p.mu.Unlock()
 			var more bool
-			batch, more = q.dispatchTurn(batch)
+			batch, more = q.dispatchTurn(batch, roundBatches, false)
 			if more {
-				p.submit(q)
+				p.enqueue(q)
 			}
 			continue
 		}
