@@ -54,6 +54,25 @@ func readPacket(br *bufio.Reader, version byte, max int) (pk packets.Packet, err
 	return pk, decodeBody(&pk, buf)
 }
 
+// packetBuffered reports whether br holds a whole packet: reading it
+// cannot block.
+func packetBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := br.Peek(min(n, 5))
+	rem, mul := 0, 1
+	for i := 1; i < len(b); i++ { // Variable Byte Integer [MQTT-1.5.5-1]
+		rem += int(b[i]&0x7f) * mul
+		if b[i]&0x80 == 0 {
+			return 1+i+rem <= n
+		}
+		mul *= 128
+	}
+	return false
+}
+
 // decodeBody decodes the variable header and payload of pk from buf.
 func decodeBody(pk *packets.Packet, buf []byte) (err error) {
 	defer func() {

@@ -25,6 +25,7 @@ type conn struct {
 	h   *Handler
 	nc  net.Conn
 	br  *bufio.Reader
+	dst io.Writer // the writer goroutine's sink: nc, or raw writes on plain TCP (rawio.go)
 	log *slog.Logger
 	id  string
 
@@ -45,31 +46,38 @@ type conn struct {
 	cons       *core.Consumer
 	will       *will
 	willDelay  uint32
+	deferring  bool // readerDefer is set (deferWrites .. flushDeferred)
+	debug      bool // per-packet debug logging (the level is fixed at start)
 	disconnect bool // the client sent DISCONNECT (normal)
 	keepWill   bool // DISCONNECT 0x04
 
 	// Guarded by mu.
-	mu         sync.Mutex
-	cond       *sync.Cond        // finish waits on it for the writer to end
-	writing    bool              // a writer goroutine is running
-	finished   bool              // the socket is closed: nothing more is queued
-	outAliases map[string]uint16 // topic aliases towards the client (writer only)
-	lastKey    string            // last routing key mapped by topicOfLocked
-	lastTopic  string            // its topic
-	ctrl       [][]byte          // encoded control packets, in order
-	pending    []*outMsg
-	inflight   window // outbound QoS 1/2 awaiting PUBACK/PUBREC
-	nextID     uint16
-	acks       []*pubAck           // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
-	ackOut     []*pubAck           // settled, waiting for storeAndAck
-	ackWriting bool                // storeAndAck is running
-	inflightIn int                 // inbound QoS 1/2 not yet completed (Receive Maximum)
-	localIDs   map[string]struct{} // ids this connection published (No Local)
-	paused     []*consumerRef
-	stopping   bool
-	reason     listeners.CloseReason
-	kicked     bool
-	shutdown   bool
+	mu          sync.Mutex
+	cond        *sync.Cond        // finish waits on it for the writer to end
+	writing     bool              // the writer role is held: a writer goroutine or an inline flush
+	flushWanted bool              // deliveries or packets wait for an inline flush (flushDelivered, flushDeferred)
+	readerDefer bool              // the reader writes what it produces before it next blocks
+	partial     []byte            // the unwritten rest of an inline write, first for the writer goroutine
+	lastFlush   time.Time         // last flushDelivered that took the writer role
+	direct      *directWriter     // non-blocking socket writes for inline flushes; nil: not plain TCP
+	finished    bool              // the socket is closed: nothing more is queued
+	outAliases  map[string]uint16 // topic aliases towards the client (writer only)
+	lastKey     string            // last routing key mapped by topicOfLocked
+	lastTopic   string            // its topic
+	ctrl        [][]byte          // encoded control packets, in order
+	pending     []*outMsg
+	inflight    window // outbound QoS 1/2 awaiting PUBACK/PUBREC
+	nextID      uint16
+	acks        []*pubAck           // inbound QoS 1/2 publishes, acknowledged in order [MQTT-4.6.0-2]
+	ackOut      []*pubAck           // settled, waiting for storeAndAck
+	ackWriting  bool                // storeAndAck is running
+	inflightIn  int                 // inbound QoS 1/2 not yet completed (Receive Maximum)
+	localIDs    map[string]struct{} // ids this connection published (No Local)
+	paused      []*consumerRef
+	stopping    bool
+	reason      listeners.CloseReason
+	kicked      bool
+	shutdown    bool
 
 	done     chan struct{}
 	kickedCh chan struct{} // closed by kick
@@ -99,11 +107,18 @@ type pubAck struct {
 }
 
 func newConn(h *Handler, nc net.Conn) *conn {
-	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(nc, 1024), id: h.nextConnID(),
+	var src io.Reader = nc
+	var dst io.Writer = nc
+	var direct *directWriter
+	if rc := rawConnOf(nc); rc != nil {
+		src, dst, direct = rawReader{rc}, rawWriter{rc}, &directWriter{rc: rc}
+	}
+	c := &conn{h: h, nc: nc, br: bufio.NewReaderSize(src, 1024), dst: dst, direct: direct, id: h.nextConnID(),
 		aliases: map[uint16]string{}, sharedCons: map[string]*core.Consumer{},
 		outAliases: map[string]uint16{}, done: make(chan struct{}), kickedCh: make(chan struct{}), ackSpace: make(chan struct{}, 1)}
 	c.cond = sync.NewCond(&c.mu)
 	c.log = h.log.With("conn", c.id, "remote", nc.RemoteAddr().String())
+	c.debug = c.log.Enabled(context.Background(), slog.LevelDebug)
 	return c
 }
 
@@ -140,8 +155,11 @@ func (c *conn) readLoop() error {
 			return os.ErrDeadlineExceeded
 		default:
 		}
-		if c.br.Buffered() == 0 {
+		if !packetBuffered(c.br) {
+			// The next read may block: settle the PUBACKed leases and
+			// write what the packets read so far produced.
 			c.flushAcks()
+			c.flushDeferred()
 		}
 		if c.keepalive > 0 {
 			// [MQTT-3.1.2-24] 1.5 times the keep alive without a packet ends
@@ -156,12 +174,21 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		if c.debug {
 			c.log.Debug("packet", "type", packets.PacketNames[pk.FixedHeader.Type], "id", pk.PacketID)
+		}
+		switch t := pk.FixedHeader.Type; {
+		case t == packets.Publish || t == packets.Puback:
+			// Their acknowledgements and deliveries are written when
+			// the reader next may block (flushDeferred), several in one
+			// write and with no writer goroutine.
+			c.deferWrites()
+		case c.deferring:
+			c.flushDeferred() // the others may wait for the store
 		}
 		switch pk.FixedHeader.Type {
 		case packets.Publish:
-			c.h.waitUnblocked(c.kickedCh)
+			c.h.waitUnblocked(c.kickedCh, c.flushDeferred)
 			err = c.onPublish(&pk)
 		case packets.Puback:
 			c.onPuback(pk.PacketID)
@@ -223,6 +250,7 @@ func (c *conn) finish(err error) {
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.mu.Lock()
 	c.stopping = true
+	c.readerDefer = false
 	c.wakeLocked() // flush what is queued (a DISCONNECT), then the writer ends
 	for c.writing || c.ackWriting {
 		c.cond.Wait()

@@ -255,7 +255,8 @@ func (c *conn) ensureConsumer() error {
 		return err
 	}
 	ref := &consumerRef{}
-	cons, err := c.h.b.Consume(s.queue, core.ConsumeOptions{Tag: c.id, Prefetch: c.prefetch()},
+	cons, err := c.h.b.Consume(s.queue, core.ConsumeOptions{Tag: c.id, Prefetch: c.prefetch(),
+		Inline: true, Flush: c.flushDelivered},
 		func(d *core.Delivery) bool { return c.onDelivery(d, ref, nil) })
 	if err != nil {
 		return err
@@ -271,7 +272,8 @@ func (c *conn) prefetch() int { return min(max(c.clientRecv, 32), 1024) }
 
 func (c *conn) consumeShared(sub *subscription) error {
 	ref := &consumerRef{}
-	cons, err := c.h.b.Consume(sharedQueue(sub.Group, sub.Filter), core.ConsumeOptions{Tag: c.id, Prefetch: c.prefetch()},
+	cons, err := c.h.b.Consume(sharedQueue(sub.Group, sub.Filter), core.ConsumeOptions{Tag: c.id, Prefetch: c.prefetch(),
+		Inline: true, Flush: c.flushDelivered},
 		func(d *core.Delivery) bool { return c.onDelivery(d, ref, sub) })
 	if err != nil {
 		return err

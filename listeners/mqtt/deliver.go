@@ -21,6 +21,10 @@ const maxPending = 4096
 
 var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
+// inlinePool holds the smaller buffers of inline flushes (a few packets
+// each; a bigger flush is written in several calls).
+var inlinePool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+
 // onDelivery is the core consumer handler: it runs on a core goroutine and
 // must not block. It works out the delivered QoS, subscription ids and
 // retain flag from the session's matching subscriptions and queues the
@@ -95,7 +99,11 @@ func (c *conn) onDelivery(d *core.Delivery, ref *consumerRef, shared *subscripti
 		return true
 	}
 	c.pending = append(c.pending, o)
-	c.wakeLocked()
+	if !c.writing && !c.finished {
+		// The core calls flushDelivered once its batch of handler calls
+		// is over, on this goroutine: the write happens there.
+		c.flushWanted = true
+	}
 	c.mu.Unlock()
 	return true
 }
@@ -145,9 +153,15 @@ func (c *conn) allocIDLocked() uint16 {
 
 // wakeLocked makes sure a writer runs (c.mu held). The writer goroutine
 // exists only while there is something to write: an idle connection has
-// just its reader.
+// just its reader. While the reader handles a run of buffered PUBLISH and
+// PUBACK packets (readerDefer) it writes what they produced itself before
+// it next blocks (flushDeferred): no writer goroutine for a PUBACK.
 func (c *conn) wakeLocked() {
 	if c.writing || c.finished {
+		return
+	}
+	if c.readerDefer {
+		c.flushWanted = true
 		return
 	}
 	c.writing = true
@@ -160,8 +174,208 @@ func (c *conn) writerIdleLocked() {
 	c.cond.Broadcast()
 }
 
-// writeLoop is the connection's only writer; it returns when the control
-// queue is empty and no delivery may be sent.
+// inlineGap: deliveries to a connection that come closer together than
+// this are written by a writer goroutine, which gathers several into one
+// write (and one wake-up of the client) instead of one write each.
+const inlineGap = 50 * time.Microsecond
+
+// flushDelivered is the core consumer's Flush hook: after a batch of
+// onDelivery calls, on the same goroutine (the publisher's reader, a
+// reader acking, or a dispatch worker), it writes what they queued when
+// no writer is running: inline at low rates, by a writer goroutine when
+// deliveries come in quick succession (inlineGap).
+func (c *conn) flushDelivered() {
+	c.mu.Lock()
+	if !c.flushWanted || c.writing || c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.flushWanted = false
+	c.writing = true
+	now := time.Now()
+	busy := now.Sub(c.lastFlush) < inlineGap
+	c.lastFlush = now
+	c.mu.Unlock()
+	if busy {
+		go c.writeLoop()
+		return
+	}
+	c.writeInline()
+}
+
+// flushDeferred ends the reader's deferral (before it may block) and
+// writes what was deferred. Reader only.
+func (c *conn) flushDeferred() {
+	if !c.deferring {
+		return
+	}
+	c.deferring = false
+	c.mu.Lock()
+	c.readerDefer = false
+	if !c.flushWanted || c.writing || c.finished {
+		c.flushWanted = false
+		c.mu.Unlock()
+		return
+	}
+	c.flushWanted = false
+	c.writing = true
+	c.mu.Unlock()
+	c.writeInline()
+}
+
+// deferWrites starts a run of reader packets whose writes wait for
+// flushDeferred. Reader only.
+func (c *conn) deferWrites() {
+	if c.deferring {
+		return
+	}
+	c.deferring = true
+	c.mu.Lock()
+	c.readerDefer = true
+	c.mu.Unlock()
+}
+
+// inlinePasses and inlineMax bound the write passes one inline flush
+// makes, and the deliveries it takes per pass, before it hands the rest to
+// a writer goroutine.
+const (
+	inlinePasses = 2
+	inlineMax    = 64
+)
+
+// writeInline writes the queued control packets and sendable deliveries
+// on the caller's goroutine, which holds the writer role (c.writing),
+// without ever blocking: the socket is written with non-blocking write(2)
+// calls, and whatever does not fit (or a socket that is not plain TCP, or
+// a write error) is left to a writer goroutine. One slow subscriber thus
+// never holds up a publisher.
+func (c *conn) writeInline() {
+	dw := c.direct
+	if dw == nil {
+		go c.writeLoop()
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("inline writer panicked; connection closed", "reason", string(listeners.ReasonServerError), "err", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.mu.Lock()
+			c.reason = listeners.ReasonServerError
+			c.mu.Unlock()
+			c.writeFailed()
+		}
+	}()
+	bw := inlinePool.Get().(*bufio.Writer)
+	bw.Reset(dw)
+	var buf bytes.Buffer
+	var batch, settle []*outMsg
+	for pass := 0; pass < inlinePasses; pass++ {
+		c.mu.Lock()
+		var ctrl [][]byte
+		ctrl, batch = c.takeLocked(batch[:0], inlineMax)
+		c.mu.Unlock()
+		if len(ctrl) == 0 && len(batch) == 0 {
+			break
+		}
+		var err error
+		settle, err = c.encodeBatch(bw, &buf, ctrl, batch, settle[:0])
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil { // dw takes every byte: not expected
+			bw.Reset(nil)
+			inlinePool.Put(bw)
+			c.writeFailed()
+			return
+		}
+		settleAll(c.h.b, settle)
+		if len(dw.rest) > 0 {
+			break
+		}
+	}
+	bw.Reset(nil)
+	inlinePool.Put(bw)
+	c.mu.Lock()
+	if len(dw.rest) > 0 {
+		c.partial, dw.rest = dw.rest, nil
+	}
+	if c.partial != nil || len(c.ctrl) > 0 || c.sendableLocked() || (len(c.paused) > 0 && len(c.pending) < maxPending/2) {
+		c.mu.Unlock()
+		go c.writeLoop() // still the writer
+		return
+	}
+	c.writerIdleLocked()
+	c.mu.Unlock()
+}
+
+// takeLocked takes the control packets and up to max (0: all) of the
+// deliveries that may be sent now (packet ids allocated, QoS 1/2 in the
+// inflight window) (c.mu held).
+func (c *conn) takeLocked(batch []*outMsg, max int) ([][]byte, []*outMsg) {
+	ctrl := c.ctrl
+	c.ctrl = nil
+	if !c.stopping {
+		for len(c.pending) > 0 && (max == 0 || len(batch) < max) {
+			o := c.pending[0]
+			if o.qos > 0 {
+				if c.windowFull() {
+					break
+				}
+				o.id = c.allocIDLocked()
+				c.inflight.put(o)
+			}
+			c.pending[0] = nil
+			c.pending = c.pending[1:]
+			batch = append(batch, o)
+		}
+	}
+	return ctrl, batch
+}
+
+// encodeBatch writes ctrl, then the deliveries of batch, into bw; it
+// returns settle with the deliveries to ack once written (QoS 0, dropped).
+func (c *conn) encodeBatch(bw *bufio.Writer, buf *bytes.Buffer, ctrl [][]byte, batch, settle []*outMsg) ([]*outMsg, error) {
+	for _, b := range ctrl {
+		if _, err := bw.Write(b); err != nil {
+			return settle, err
+		}
+	}
+	now := time.Now()
+	for _, o := range batch {
+		if c.version != 5 && len(o.topic) <= 0xFFFF {
+			// MQTT 3.1/3.1.1: no properties, nothing to drop: encode
+			// straight into the write buffer.
+			if err := writePublish311(bw, o); err != nil {
+				return settle, err
+			}
+			c.h.stats.PublishOut.Add(1)
+			if o.qos == 0 {
+				settle = append(settle, o)
+			}
+			continue
+		}
+		buf.Reset()
+		if !c.encodePublish(buf, o, now) {
+			settle = append(settle, o)
+			if o.qos > 0 {
+				c.mu.Lock()
+				c.inflight.del(o.id)
+				c.mu.Unlock()
+			}
+			continue
+		}
+		if _, err := bw.Write(buf.Bytes()); err != nil {
+			return settle, err
+		}
+		c.h.stats.PublishOut.Add(1)
+		if o.qos == 0 {
+			settle = append(settle, o)
+		}
+	}
+	return settle, nil
+}
+
+// writeLoop is the connection's writer goroutine; it returns when the
+// control queue is empty and no delivery may be sent.
 func (c *conn) writeLoop() {
 	// The write buffer is taken from a pool per batch.
 	var bw *bufio.Writer
@@ -184,29 +398,15 @@ func (c *conn) writeLoop() {
 	var batch, settle []*outMsg
 	for {
 		c.mu.Lock()
-		ctrl := c.ctrl
-		c.ctrl = nil
-		batch = batch[:0]
-		if !c.stopping {
-			for len(c.pending) > 0 {
-				o := c.pending[0]
-				if o.qos > 0 {
-					if c.windowFull() {
-						break
-					}
-					o.id = c.allocIDLocked()
-					c.inflight.put(o)
-				}
-				c.pending[0] = nil
-				c.pending = c.pending[1:]
-				batch = append(batch, o)
-			}
-		}
+		part := c.partial
+		c.partial = nil
+		var ctrl [][]byte
+		ctrl, batch = c.takeLocked(batch[:0], 0)
 		var resume []*consumerRef
 		if len(c.paused) > 0 && len(c.pending) < maxPending/2 {
 			resume, c.paused = c.paused, nil
 		}
-		if len(ctrl) == 0 && len(batch) == 0 && len(resume) == 0 {
+		if len(part) == 0 && len(ctrl) == 0 && len(batch) == 0 && len(resume) == 0 {
 			c.writerIdleLocked()
 			c.mu.Unlock()
 			return
@@ -219,48 +419,19 @@ func (c *conn) writeLoop() {
 		}
 		if bw == nil {
 			bw = writerPool.Get().(*bufio.Writer)
-			bw.Reset(c.nc)
+			bw.Reset(c.dst)
 		}
-		for _, b := range ctrl {
-			if _, err := bw.Write(b); err != nil {
+		if len(part) > 0 {
+			// The rest of an inline write: first on the wire.
+			if _, err := bw.Write(part); err != nil {
 				c.writeFailed()
 				return
 			}
 		}
-		now := time.Now()
-		settle = settle[:0]
-		for _, o := range batch {
-			if c.version != 5 && len(o.topic) <= 0xFFFF {
-				// MQTT 3.1/3.1.1: no properties, nothing to drop: encode
-				// straight into the write buffer.
-				if err := writePublish311(bw, o); err != nil {
-					c.writeFailed()
-					return
-				}
-				c.h.stats.PublishOut.Add(1)
-				if o.qos == 0 {
-					settle = append(settle, o)
-				}
-				continue
-			}
-			buf.Reset()
-			if !c.encodePublish(&buf, o, now) {
-				settle = append(settle, o)
-				if o.qos > 0 {
-					c.mu.Lock()
-					c.inflight.del(o.id)
-					c.mu.Unlock()
-				}
-				continue
-			}
-			if _, err := bw.Write(buf.Bytes()); err != nil {
-				c.writeFailed()
-				return
-			}
-			c.h.stats.PublishOut.Add(1)
-			if o.qos == 0 {
-				settle = append(settle, o)
-			}
+		var err error
+		if settle, err = c.encodeBatch(bw, &buf, ctrl, batch, settle[:0]); err != nil {
+			c.writeFailed()
+			return
 		}
 		more := c.hasMore()
 		if !more && len(batch) > 0 {

@@ -49,6 +49,7 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 		if unconfirmed < int(c.h.o.ReceiveMaximum) {
 			break
 		}
+		c.flushDeferred() // the acknowledgements waited for may be among them
 		select {
 		case <-c.ackSpace:
 		case <-c.kickedCh:
@@ -94,6 +95,7 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 	m.ID = core.NewID()
 	m.SentAt = time.Now()
 	if pk.FixedHeader.Retain {
+		c.flushDeferred() // a store write follows
 		// [MQTT-3.3.1-5] store (or with an empty payload, [MQTT-3.3.1-6], clear) the retained message.
 		c.h.storeRetained(topic, key, m, qos)
 	}

@@ -85,14 +85,16 @@ func (h *Handler) onMemoryAlarm(blocked bool) {
 }
 
 // waitUnblocked waits while the memory alarm is on (TCP backpressure to
-// the publisher) or until stop is closed.
-func (h *Handler) waitUnblocked(stop <-chan struct{}) {
+// the publisher) or until stop is closed; before waiting it calls
+// beforeWait (the reader writes what it deferred).
+func (h *Handler) waitUnblocked(stop <-chan struct{}, beforeWait func()) {
 	h.blockMu.Lock()
 	ch := h.blockCh
 	h.blockMu.Unlock()
 	if ch == nil {
 		return
 	}
+	beforeWait()
 	select {
 	case <-ch:
 	case <-stop:
