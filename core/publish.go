@@ -18,6 +18,8 @@ type tracker struct {
 	pending atomic.Int32
 	failed  atomic.Pointer[error]
 	done    func(error)
+	bdone   func(int, error) // PublishBatch: done(i, err) of message i
+	i       int
 }
 
 func (t *tracker) finish(err error) {
@@ -27,11 +29,15 @@ func (t *tracker) finish(err error) {
 	if err != nil {
 		t.fail(err)
 	}
-	if t.pending.Add(-1) == 0 && t.done != nil {
+	if t.pending.Add(-1) == 0 {
+		var err error
 		if p := t.failed.Load(); p != nil {
-			t.done(*p)
-		} else {
-			t.done(nil)
+			err = *p
+		}
+		if t.done != nil {
+			t.done(err)
+		} else if t.bdone != nil {
+			t.bdone(t.i, err)
 		}
 	}
 }
@@ -298,7 +304,10 @@ func (q *queue) enqueueBatch(ms []*Message, ts []*tracker, now time.Time) bool {
 	}
 	var refusals []refused
 	var dls []*deadLetter
-	var slots []*orderSlot
+	// One allocation each for the batch's entries and order slots.
+	es := make([]entry, len(ms))
+	ss := make([]orderSlot, len(ms))
+	slots := make([]*orderSlot, 0, len(ms))
 	q.mu.Lock()
 	for i, m := range ms {
 		if ok, dl, err := q.admitLocked(m, now); !ok {
@@ -308,9 +317,11 @@ func (q *queue) enqueueBatch(ms []*Message, ts []*tracker, now time.Time) bool {
 			}
 			continue
 		}
-		e := &entry{msg: m, size: len(m.Body), enqueued: now}
+		e := &es[i]
+		*e = entry{msg: m, size: len(m.Body), enqueued: now}
 		q.setTimesLocked(e, now)
-		slot := &orderSlot{e: e, t: ts[i]}
+		slot := &ss[i]
+		*slot = orderSlot{e: e, t: ts[i]}
 		q.order = append(q.order, slot)
 		slots = append(slots, slot)
 	}
@@ -378,6 +389,10 @@ func (b *Broker) PublishBatch(exchangeName, key string, ms []*Message, done func
 		return nil, fmt.Errorf("no exchange '%s' in vhost '/': %w", exchangeName, ErrNotFound)
 	}
 	for i, m := range ms {
+		if i > 0 && exchangeName == "" {
+			routes[i] = routes[0] // the default exchange routes by key alone
+			continue
+		}
 		qs := b.routeLocked(x, m, nil, 0)
 		if len(qs) > containsScanMax && anyMultiBound(qs) {
 			qs = dedupQueues(qs)
@@ -395,6 +410,10 @@ func (b *Broker) PublishBatch(exchangeName, key string, ms []*Message, done func
 	index := map[*queue]int{} // used past a few groups
 	results := make([]PublishResult, len(ms))
 	trackers := make([]*tracker, len(ms))
+	var tblock []tracker
+	if done != nil {
+		tblock = make([]tracker, len(ms))
+	}
 	for i, m := range ms {
 		b.stats.Published.Add(1)
 		qs := routes[i]
@@ -408,7 +427,8 @@ func (b *Broker) PublishBatch(exchangeName, key string, ms []*Message, done func
 		}
 		var t *tracker
 		if done != nil {
-			t = &tracker{done: func(err error) { done(i, err) }}
+			t = &tblock[i]
+			t.bdone, t.i = done, i
 			t.pending.Store(int32(len(qs)) + 1)
 		}
 		trackers[i] = t

@@ -48,6 +48,13 @@ type sendBatchOut struct {
 	Failed     []batchError
 }
 
+// prepared holds a pending message and its core message (allocated
+// together, one block per batch).
+type prepared struct {
+	p pending
+	m core.Message
+}
+
 // pending is one message on its way into the store.
 type pending struct {
 	m   *core.Message
@@ -72,7 +79,7 @@ func validID(s string) bool {
 
 // prepare validates one SendMessage(Batch) entry against the queue and
 // builds its core message. batch selects the batch wording of FIFO errors.
-func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, batch bool) (*pending, error) {
+func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, batch bool, into *prepared) (*pending, error) {
 	if in.MessageBody == nil || *in.MessageBody == "" {
 		return nil, errMissingParam("MessageBody")
 	}
@@ -119,7 +126,11 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 	}
 	// The body's bytes are the body string's own (no copy): neither the
 	// request buffer it may share nor a message body is written in place.
-	m := &core.Message{Body: unsafe.Slice(unsafe.StringData(body), len(body)), Props: core.Properties{Persistent: true, UserID: sender}}
+	if into == nil {
+		into = &prepared{}
+	}
+	m := &into.m
+	*m = core.Message{Body: unsafe.Slice(unsafe.StringData(body), len(body)), Props: core.Properties{Persistent: true, UserID: sender}}
 	toHeaders(m, in.MessageAttributes)
 	if a, ok := in.MessageSystemAttributes["AWSTraceHeader"]; ok {
 		if m.Props.Headers == nil {
@@ -127,7 +138,8 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 		}
 		m.Props.Headers[hdrTrace] = *a.StringValue
 	}
-	p := &pending{m: m}
+	p := &into.p
+	*p = pending{m: m}
 	p.out = sendOut{Id: in.Id, MD5OfMessageBody: md5Hex(m.Body), MD5OfMessageAttributes: md5OfAttrs(in.MessageAttributes),
 		MD5OfMessageSystemAttributes: md5OfAttrs(in.MessageSystemAttributes)}
 	if in.MessageGroupId != nil {
@@ -280,7 +292,7 @@ func (s *Service) sendMessage(r *awsapi.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.prepare(r, &info.Config, &in, false)
+	p, err := s.prepare(r, &info.Config, &in, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -358,11 +370,12 @@ func (s *Service) sendMessageBatch(r *awsapi.Request) (any, error) {
 	if total > maxMessageSize {
 		return nil, errBatchTooLong(total)
 	}
-	out := sendBatchOut{Successful: []sendOut{}, Failed: []batchError{}}
-	var ps []*pending
+	out := sendBatchOut{Successful: make([]sendOut, 0, len(in.Entries)), Failed: []batchError{}}
+	ps := make([]*pending, 0, len(in.Entries))
+	block := make([]prepared, len(in.Entries)) // one allocation for the batch
 	for i := range in.Entries {
 		e := &in.Entries[i]
-		p, err := s.prepare(r, &info.Config, e, true)
+		p, err := s.prepare(r, &info.Config, e, true, &block[i])
 		if err != nil {
 			var ae *awsapi.Error
 			if info.Config.FIFO && errors.As(err, &ae) && (e.MessageGroupId == nil || ae.Message == "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly") {
