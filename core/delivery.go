@@ -559,12 +559,8 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 	if o.Max <= 0 {
 		o.Max = 1
 	}
+	// The long-poll timer starts only when the first look finds nothing.
 	var deadline <-chan time.Time
-	if o.Wait > 0 {
-		t := time.NewTimer(o.Wait)
-		defer t.Stop()
-		deadline = t.C
-	}
 	for {
 		q.mu.Lock()
 		if q.deleted {
@@ -598,7 +594,12 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 			out[len(out)-1].MessageCount = q.nready
 		}
 		var wait chan struct{}
-		if len(out) == 0 && deadline != nil {
+		if len(out) == 0 && o.Wait > 0 {
+			if deadline == nil {
+				t := time.NewTimer(o.Wait)
+				defer t.Stop()
+				deadline = t.C
+			}
 			wait = make(chan struct{})
 			q.waiters = append(q.waiters, wait)
 		}

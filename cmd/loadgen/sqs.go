@@ -226,7 +226,9 @@ func sqsClient(ctx context.Context, p Params) (sqsAPI, func(), error) {
 		c.DeleteQueue(dctx, &sqs.DeleteQueueInput{QueueUrl: &qurl})
 	}
 	if strings.Contains(p.Extra, "lean") {
-		return newSQSLean(sqsEndpoint(p), qurl, p.User, p.Pass), cleanup, nil
+		l := newSQSLean(sqsEndpoint(p), qurl, p.User, p.Pass)
+		l.query = strings.Contains(p.Extra, "query")
+		return l, cleanup, nil
 	}
 	if strings.Contains(p.Extra, "query") {
 		return sqsQuery{hc: sqsHTTP(), endpoint: sqsEndpoint(p), url: qurl, signer: v4.NewSigner(),
@@ -324,8 +326,9 @@ func sqsBatch(ctx context.Context, p Params) (*Result, error) {
 	proto := "json"
 	if strings.Contains(p.Extra, "query") {
 		proto = "query"
-	} else if strings.Contains(p.Extra, "lean") {
-		proto = "json (lean client)"
+	}
+	if strings.Contains(p.Extra, "lean") {
+		proto += " (lean client)"
 	}
 	fill := 0.0
 	if n := receives.Load(); n > 0 {

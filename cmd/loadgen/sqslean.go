@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +22,10 @@ import (
 // requests written by hand and signed with SigV4 (signing key cached per
 // day), replies scanned for the fields the scenario needs. It checks the
 // status and the batch "Failed" list; it does not verify MD5s (the SDK
-// tests do). -extra lean selects it.
+// tests do). -extra lean selects it; -extra lean,query speaks the Query
+// protocol (form POST, XML replies) the same way.
 type sqsLean struct {
+	query           bool // Query protocol (form POST, XML replies) instead of JSON 1.0
 	addr, host, url string
 	access, secret  string
 	conns           chan *leanConn
@@ -94,11 +97,17 @@ func (l *sqsLean) call(ctx context.Context, action string, body []byte) ([]byte,
 	now := time.Now().UTC()
 	amzDate := now.Format("20060102T150405Z")
 	day := amzDate[:8]
-	const ctype = "application/x-amz-json-1.0"
-	target := "AmazonSQS." + action
+	ctype, target := "application/x-amz-json-1.0", "AmazonSQS."+action
+	signed := "content-type;host;x-amz-date;x-amz-target"
+	if l.query {
+		ctype, target, signed = "application/x-www-form-urlencoded", "", "content-type;host;x-amz-date"
+	}
 	sum := sha256.Sum256(body)
-	canonical := "POST\n/\n\ncontent-type:" + ctype + "\nhost:" + l.host + "\nx-amz-date:" + amzDate +
-		"\nx-amz-target:" + target + "\n\ncontent-type;host;x-amz-date;x-amz-target\n" + hex.EncodeToString(sum[:])
+	canonical := "POST\n/\n\ncontent-type:" + ctype + "\nhost:" + l.host + "\nx-amz-date:" + amzDate + "\n"
+	if !l.query {
+		canonical += "x-amz-target:" + target + "\n"
+	}
+	canonical += "\n" + signed + "\n" + hex.EncodeToString(sum[:])
 	scope := day + "/us-east-1/sqs/aws4_request"
 	csum := sha256.Sum256([]byte(canonical))
 	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(csum[:])
@@ -107,15 +116,21 @@ func (l *sqsLean) call(ctx context.Context, action string, body []byte) ([]byte,
 	h := c.hdr[:0]
 	h = append(h, "POST / HTTP/1.1\r\nHost: "...)
 	h = append(h, l.host...)
-	h = append(h, "\r\nContent-Type: "+ctype+"\r\nX-Amz-Target: "...)
-	h = append(h, target...)
+	h = append(h, "\r\nContent-Type: "...)
+	h = append(h, ctype...)
+	if !l.query {
+		h = append(h, "\r\nX-Amz-Target: "...)
+		h = append(h, target...)
+	}
 	h = append(h, "\r\nX-Amz-Date: "...)
 	h = append(h, amzDate...)
 	h = append(h, "\r\nAuthorization: AWS4-HMAC-SHA256 Credential="...)
 	h = append(h, l.access...)
 	h = append(h, '/')
 	h = append(h, scope...)
-	h = append(h, ", SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="...)
+	h = append(h, ", SignedHeaders="...)
+	h = append(h, signed...)
+	h = append(h, ", Signature="...)
 	h = append(h, sig...)
 	h = append(h, "\r\nContent-Length: "...)
 	h = strconv.AppendInt(h, int64(len(body)), 10)
@@ -179,13 +194,35 @@ func (c *leanConn) readResponse() (int, []byte, error) {
 }
 
 func (l *sqsLean) batchFailed(data []byte) error {
+	if i := bytes.Index(data, []byte(`<BatchResultErrorEntry>`)); i >= 0 {
+		return fmt.Errorf("batch entries failed: %s", data[i:])
+	}
 	if i := bytes.Index(data, []byte(`"Failed":[{`)); i >= 0 {
 		return fmt.Errorf("batch entries failed: %s", data[i:])
 	}
 	return nil
 }
 
+func (l *sqsLean) form(action string) []byte {
+	b := append([]byte("Action="), action...)
+	b = append(b, "&Version=2012-11-05&QueueUrl="...)
+	return append(b, url.QueryEscape(l.url)...)
+}
+
 func (l *sqsLean) sendBatch(ctx context.Context, bodies []string) error {
+	if l.query {
+		b := l.form("SendMessageBatch")
+		for i, body := range bodies {
+			n := strconv.Itoa(i + 1)
+			b = append(b, "&SendMessageBatchRequestEntry."+n+".Id="+n+"&SendMessageBatchRequestEntry."+n+".MessageBody="...)
+			b = append(b, url.QueryEscape(body)...)
+		}
+		data, err := l.call(ctx, "SendMessageBatch", b)
+		if err != nil {
+			return err
+		}
+		return l.batchFailed(data)
+	}
 	b := make([]byte, 0, 64+len(bodies)*(len(bodies[0])+48))
 	b = append(b, `{"QueueUrl":`...)
 	b = appendJSONString(b, l.url)
@@ -209,6 +246,11 @@ func (l *sqsLean) sendBatch(ctx context.Context, bodies []string) error {
 }
 
 func (l *sqsLean) send(ctx context.Context, body string) error {
+	if l.query {
+		b := append(l.form("SendMessage"), "&MessageBody="...)
+		_, err := l.call(ctx, "SendMessage", append(b, url.QueryEscape(body)...))
+		return err
+	}
 	b := appendJSONString([]byte(`{"QueueUrl":`), l.url)
 	b = append(b, `,"MessageBody":`...)
 	b = appendJSONString(b, body)
@@ -218,25 +260,32 @@ func (l *sqsLean) send(ctx context.Context, body string) error {
 }
 
 func (l *sqsLean) receive(ctx context.Context, max, wait int) ([]string, error) {
-	b := appendJSONString([]byte(`{"QueueUrl":`), l.url)
-	b = append(b, `,"MaxNumberOfMessages":`...)
-	b = strconv.AppendInt(b, int64(max), 10)
-	b = append(b, `,"WaitTimeSeconds":`...)
-	b = strconv.AppendInt(b, int64(wait), 10)
-	b = append(b, '}')
+	var b []byte
+	key, end := `"ReceiptHandle":"`, byte('"')
+	if l.query {
+		b = l.form("ReceiveMessage")
+		b = append(b, "&MaxNumberOfMessages="+strconv.Itoa(max)+"&WaitTimeSeconds="+strconv.Itoa(wait)...)
+		key, end = "<ReceiptHandle>", '<'
+	} else {
+		b = appendJSONString([]byte(`{"QueueUrl":`), l.url)
+		b = append(b, `,"MaxNumberOfMessages":`...)
+		b = strconv.AppendInt(b, int64(max), 10)
+		b = append(b, `,"WaitTimeSeconds":`...)
+		b = strconv.AppendInt(b, int64(wait), 10)
+		b = append(b, '}')
+	}
 	data, err := l.call(ctx, "ReceiveMessage", b)
 	if err != nil {
 		return nil, err
 	}
 	var hs []string
-	const key = `"ReceiptHandle":"`
 	for {
 		i := bytes.Index(data, []byte(key))
 		if i < 0 {
 			return hs, nil
 		}
 		data = data[i+len(key):]
-		j := bytes.IndexByte(data, '"') // handles are URL-safe: no escapes
+		j := bytes.IndexByte(data, end) // handles are URL-safe: no escapes
 		if j < 0 {
 			return hs, fmt.Errorf("truncated ReceiveMessage reply")
 		}
@@ -246,6 +295,19 @@ func (l *sqsLean) receive(ctx context.Context, max, wait int) ([]string, error) 
 }
 
 func (l *sqsLean) deleteBatch(ctx context.Context, handles []string) error {
+	if l.query {
+		b := l.form("DeleteMessageBatch")
+		for i, h := range handles {
+			n := strconv.Itoa(i + 1)
+			b = append(b, "&DeleteMessageBatchRequestEntry."+n+".Id="+n+"&DeleteMessageBatchRequestEntry."+n+".ReceiptHandle="...)
+			b = append(b, url.QueryEscape(h)...)
+		}
+		data, err := l.call(ctx, "DeleteMessageBatch", b)
+		if err != nil {
+			return err
+		}
+		return l.batchFailed(data)
+	}
 	b := appendJSONString([]byte(`{"QueueUrl":`), l.url)
 	b = append(b, `,"Entries":[`...)
 	for i, h := range handles {
