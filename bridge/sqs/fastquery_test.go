@@ -1,0 +1,81 @@
+package sqs
+
+import (
+	"encoding/json"
+	"net/url"
+	"reflect"
+	"testing"
+
+	"github.com/omnibroker/broker/bridge/awsapi"
+)
+
+// slowQuery decodes form as awsapi.Request.Decode does without a fast path.
+func slowQuery(form url.Values, v any) error {
+	b, err := json.Marshal(awsapi.QueryTree(form, queryRules))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func checkFastQuery[T any, PT interface {
+	*T
+	awsapi.FastQuery
+}](t *testing.T, raw string) (fast bool) {
+	t.Helper()
+	form, err := url.ParseQuery(raw)
+	if err != nil {
+		return false
+	}
+	var f, s T
+	if !PT(&f).DecodeFastQuery(form) {
+		return false
+	}
+	if err := slowQuery(form, &s); err != nil {
+		t.Fatalf("%s: fast path accepted what the tree path refuses: %v", raw, err)
+	}
+	if !reflect.DeepEqual(f, s) {
+		t.Fatalf("%s:\nfast %+v\nslow %+v", raw, f, s)
+	}
+	return true
+}
+
+var fastQueryCases = []struct {
+	raw  string
+	fast bool
+}{
+	{"Action=SendMessage&Version=2012-11-05&QueueUrl=http%3A%2F%2Fh%2F0%2Fq&MessageBody=hi&DelaySeconds=5", true},
+	{"Action=SendMessageBatch&QueueUrl=u&SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=x&SendMessageBatchRequestEntry.2.Id=b&SendMessageBatchRequestEntry.2.MessageBody=y&SendMessageBatchRequestEntry.2.MessageGroupId=g&SendMessageBatchRequestEntry.2.MessageDeduplicationId=d", true},
+	{"QueueUrl=u&SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.3.Id=c", false},        // gap
+	{"QueueUrl=u&SendMessageBatchRequestEntry.01.Id=a", false},                                           // odd index
+	{"QueueUrl=u&SendMessageBatchRequestEntry.11.Id=a", false},                                           // too many: the tree path refuses it
+	{"QueueUrl=u&MessageBody=x&MessageAttribute.1.Name=n&MessageAttribute.1.Value.StringValue=v", false}, // attributes
+	{"QueueUrl=u&MessageBody=x&DelaySeconds=abc", false},                                                 // bad number: the tree path's error
+	{"QueueUrl=u&MessageBody=x&X-Amz-Date=20260101T000000Z", true},
+	{"Action=DeleteMessageBatch&QueueUrl=u&DeleteMessageBatchRequestEntry.1.Id=1&DeleteMessageBatchRequestEntry.1.ReceiptHandle=h1&DeleteMessageBatchRequestEntry.2.Id=2&DeleteMessageBatchRequestEntry.2.ReceiptHandle=h2", true},
+	{"QueueUrl=u&ChangeMessageVisibilityBatchRequestEntry.1.Id=1&ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle=h&ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout=30", true},
+	{"QueueUrl=u&DeleteMessageBatchRequestEntry.1.Id=1&ChangeMessageVisibilityBatchRequestEntry.2.Id=2", false}, // mixed lists
+	{"QueueUrl=u&ReceiptHandle=h&VisibilityTimeout=12", true},
+	{"QueueUrl=u&MaxNumberOfMessages=10&WaitTimeSeconds=20&VisibilityTimeout=0&ReceiveRequestAttemptId=a", true},
+	{"QueueUrl=u&AttributeName.1=All", false},
+}
+
+func TestFastQueryMatchesQueryTree(t *testing.T) {
+	for _, c := range fastQueryCases {
+		got := checkFastQuery[sendIn](t, c.raw) || checkFastQuery[handleIn](t, c.raw) || checkFastQuery[receiveIn](t, c.raw)
+		if got != c.fast {
+			t.Errorf("%s: fast path taken %v, want %v", c.raw, got, c.fast)
+		}
+	}
+}
+
+func FuzzFastQuery(f *testing.F) {
+	for _, c := range fastQueryCases {
+		f.Add(c.raw)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		checkFastQuery[sendIn](t, raw)
+		checkFastQuery[handleIn](t, raw)
+		checkFastQuery[receiveIn](t, raw)
+	})
+}
