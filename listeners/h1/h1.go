@@ -439,6 +439,7 @@ func (c *conn) serveOne(req *http.Request, keep bool) bool {
 		req.Body = body
 	}
 	ctx, cancel := context.WithCancel(c.s.baseCtx)
+	defer cancel() // also when the handler panics
 	req = req.WithContext(ctx)
 	c.watchMu.Lock()
 	c.cancel = cancel
@@ -456,11 +457,10 @@ func (c *conn) serveOne(req *http.Request, keep bool) bool {
 	w := &c.w
 	c.s.Handler.ServeHTTP(w, req)
 	c.timer.Stop()
-	watched := c.stopWatch()
-	cancel()
-	if watched != nil {
-		return false // the client went away or the connection failed
+	if err := c.stopWatch(); err != nil {
+		keep = false // the client went away (or half-closed): answer, then close
 	}
+	cancel()
 	if body.left > 0 {
 		// Unread body: skip it if it is buffered, else do not reuse.
 		if int64(len(c.buf)-c.r) >= body.left {

@@ -280,3 +280,24 @@ func FuzzParse(f *testing.F) {
 type fakeConn struct{ net.Conn }
 
 func (fakeConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+
+// A client that half-closes after its request still gets the answer of a
+// long request (net/http's behaviour), then the connection closes.
+func TestHalfClosedClientGetsItsAnswer(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(3 * watchAfter)
+		io.WriteString(w, "answer")
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.Contains(string(b), "answer") || !strings.Contains(string(b), "Connection: close") {
+		t.Fatalf("got %q", b)
+	}
+}
