@@ -1,9 +1,11 @@
 package sqs
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/omnibroker/broker/bridge/awsapi"
@@ -78,4 +80,24 @@ func FuzzFastQuery(f *testing.F) {
 		checkFastQuery[handleIn](t, raw)
 		checkFastQuery[receiveIn](t, raw)
 	})
+}
+
+func TestReceiptHandleRoundTrip(t *testing.T) {
+	h := encodeHandle("orders-1", 1234567, "5b7c8e2a-0000-4000-8000-000000000001")
+	got, ok := decodeHandle(h)
+	if !ok || got != (handle{queue: "orders-1", lease: 1234567, msgID: "5b7c8e2a-0000-4000-8000-000000000001"}) {
+		t.Fatalf("decoded %+v %v", got, ok)
+	}
+	for _, bad := range []string{"", "!!", h + "=",
+		base64.RawURLEncoding.EncodeToString([]byte("v1 " + epoch + " q 0 id")),
+		base64.RawURLEncoding.EncodeToString([]byte("v1 " + epoch + " q 1 id extra")),
+		base64.RawURLEncoding.EncodeToString([]byte("v2 " + epoch + " q 1 id")),
+		strings.Repeat("A", 1025)} {
+		if _, ok := decodeHandle(bad); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if got, ok := decodeHandle(base64.RawURLEncoding.EncodeToString([]byte("v1 other q 7 id"))); !ok || got.lease != 0 {
+		t.Errorf("handle of an earlier process: %+v %v", got, ok)
+	}
 }

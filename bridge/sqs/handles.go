@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/omnibroker/broker/bridge/awsapi"
 	"github.com/omnibroker/broker/core"
@@ -21,7 +22,18 @@ import (
 var epoch = strconv.FormatUint(rand.Uint64(), 36)
 
 func encodeHandle(queue string, lease uint64, msgID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("v1 " + epoch + " " + queue + " " + strconv.FormatUint(lease, 10) + " " + msgID))
+	var buf [192]byte
+	b := append(buf[:0], "v1 "...)
+	b = append(b, epoch...)
+	b = append(b, ' ')
+	b = append(b, queue...)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, lease, 10)
+	b = append(b, ' ')
+	b = append(b, msgID...)
+	out := make([]byte, base64.RawURLEncoding.EncodedLen(len(b)))
+	base64.RawURLEncoding.Encode(out, b)
+	return unsafe.String(unsafe.SliceData(out), len(out))
 }
 
 type handle struct {
@@ -34,12 +46,21 @@ func decodeHandle(h string) (handle, bool) {
 	if len(h) > 1024 {
 		return handle{}, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(h)
+	var buf [768]byte
+	n, err := base64.RawURLEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(h), len(h)))
 	if err != nil {
 		return handle{}, false
 	}
-	p := strings.Split(string(raw), " ")
-	if len(p) != 5 || p[0] != "v1" || p[1] == "" || p[2] == "" {
+	raw := string(buf[:n])
+	var p [5]string
+	for i := 0; i < 4; i++ {
+		var ok bool
+		if p[i], raw, ok = strings.Cut(raw, " "); !ok {
+			return handle{}, false
+		}
+	}
+	p[4] = raw
+	if p[0] != "v1" || p[1] == "" || p[2] == "" || strings.IndexByte(p[4], ' ') >= 0 {
 		return handle{}, false
 	}
 	lease, err := strconv.ParseUint(p[3], 10, 64)
