@@ -8,9 +8,16 @@
 //     delivery state and leases in memory;
 //   - acks fold into a purge of the queue's subject up to the lowest live
 //     sequence when they arrive in order, and into DeleteMsg otherwise;
+//   - a batch record (AppendBatch: the messages of one SQS
+//     SendMessageBatch) holds several entries and is one store write; it
+//     stays until each entry is removed. Entries removed while others of
+//     their record live are written once per flush period to a note on
+//     q.<base64url(queue)>.n, which Recover applies; a note is deleted once
+//     the records it names are gone;
 //   - metadata in one key-value bucket META, keys <namespace>.<base64url(key)>.
 //
-// Publishes are pipelined (PublishAsync with a bounded window); the done
-// callback of Append runs once JetStream has acknowledged the write, in
-// append order, on the engine's completion goroutine.
+// Appends are pipelined (plain publishes with a bounded window, the
+// acknowledgement parsed by hand); the done callback of Append runs once
+// JetStream has acknowledged the write, in append order, on the engine's
+// completion goroutine.
 package engine
