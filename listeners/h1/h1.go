@@ -38,7 +38,8 @@ import (
 )
 
 const (
-	readBufSize    = 16 << 10
+	readBufSize    = 8 << 10  // grows for a larger head; shrinks back when idle
+	keepBufSize    = 64 << 10 // buffers above this are not kept between requests
 	maxHeaderBytes = 1 << 20 // as net/http's DefaultMaxHeaderBytes
 	watchAfter     = 50 * time.Millisecond
 )
@@ -296,6 +297,9 @@ func (c *conn) readHead() (head []byte, ok bool, err error) {
 				deadline = true
 			}
 		} else {
+			if cap(c.buf) > keepBufSize {
+				c.buf = make([]byte, 0, readBufSize)
+			}
 			c.buf, c.r = c.buf[:0], 0
 			c.idle.Store(true)
 			if c.s.closing.Load() {
@@ -647,7 +651,10 @@ func (w *response) finish(keep bool) error {
 		_, err = bufs.WriteTo(c.nc)
 	}
 	c.out = b[:0]
-	if cap(w.body) > 1<<20 {
+	if cap(c.out) > keepBufSize {
+		c.out = nil
+	}
+	if cap(w.body) > keepBufSize {
 		w.body = nil // do not keep a large reply's buffer per connection
 	}
 	return err
