@@ -40,7 +40,7 @@ import (
 const (
 	readBufSize    = 8 << 10  // grows for a larger head; shrinks back when idle
 	keepBufSize    = 64 << 10 // buffers above this are not kept between requests
-	maxHeaderBytes = 1 << 20 // as net/http's DefaultMaxHeaderBytes
+	maxHeaderBytes = 1 << 20  // as net/http's DefaultMaxHeaderBytes
 	watchAfter     = 50 * time.Millisecond
 )
 
