@@ -18,9 +18,14 @@ import (
 )
 
 // conn is one MQTT network connection: the reader runs in serve (read ->
-// parse -> core), the writer in writeLoop drains control packets and
-// deliveries. Lock order: conn.mu, then session.mu; Handler.mu is never
-// held while taking either.
+// parse -> core); whoever holds the writer role (c.writing) drains control
+// packets and deliveries: the writer goroutine (writeLoop) or an inline
+// flush (writeInline) on the goroutine that produced them. Lock order:
+// conn.mu, then session.mu; Handler.mu is never held while taking either.
+// The core consumers are Inline: onDelivery and flushDelivered of any
+// connection may run inside a core call (Publish, Ack, Resume, Consume,
+// Close) made by any goroutine: no such call is made while holding conn.mu
+// or session.mu, which onDelivery takes.
 type conn struct {
 	h   *Handler
 	nc  net.Conn
