@@ -642,6 +642,9 @@ func (e *Engine) flush(final bool) {
 	var deletes, notes []uint64
 	e.removed = 0
 	for subj, a := range e.queues {
+		// Removals of batch entries that arrived after the notes above
+		// were taken keep the next flush due.
+		e.removed += len(a.dirty)
 		if len(a.removed) == 0 {
 			continue
 		}
