@@ -44,22 +44,22 @@ func queryEntry(k, prefix string) (int, string, bool) {
 	return n, field, true
 }
 
-// queryEntries returns entries[:n] when entries 1..n (and no other) were
-// set.
-func queryEntries[T any](entries *[maxBatch]T, used *[maxBatch]bool) ([]T, bool) {
+// queryEntries sets *dst to entries[:n] when entries 1..n (and no other)
+// were set.
+func queryEntries[T any](dst *[]T, entries *[maxBatch]T, used *[maxBatch]bool) bool {
 	n := 0
 	for n < maxBatch && used[n] {
 		n++
 	}
 	for i := n; i < maxBatch; i++ {
 		if used[i] {
-			return nil, false
+			return false
 		}
 	}
-	if n == 0 {
-		return nil, true
+	if n > 0 {
+		*dst = append([]T(nil), entries[:n]...)
 	}
-	return append([]T(nil), entries[:n]...), true
+	return true
 }
 
 // sendField sets one SendMessage(Batch) member from its Query value.
@@ -108,14 +108,7 @@ func (in *sendIn) DecodeFastQuery(form url.Values) bool {
 			}
 		}
 	}
-	if batch {
-		es, ok := queryEntries(&entries, &used)
-		if !ok {
-			return false
-		}
-		in.Entries = es
-	}
-	return true
+	return !batch || queryEntries(&in.Entries, &entries, &used)
 }
 
 // DecodeFastQuery implements awsapi.FastQuery.
@@ -162,14 +155,7 @@ func (in *handleIn) DecodeFastQuery(form url.Values) bool {
 			return false
 		}
 	}
-	if batch {
-		es, ok := queryEntries(&entries, &used)
-		if !ok {
-			return false
-		}
-		in.Entries = es
-	}
-	return true
+	return !batch || queryEntries(&in.Entries, &entries, &used)
 }
 
 // batchPrefix returns the list prefix of a batch entry parameter of the

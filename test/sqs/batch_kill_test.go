@@ -3,7 +3,6 @@ package sqs_test
 import (
 	"fmt"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,10 +55,7 @@ func TestBatchSendPartialDeleteSurvivesKill(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // removals reach the store within a flush period
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	cmd2, addr2 := test.StartBinary(t, bin, data, "aws")
-	defer func() { cmd2.Process.Kill(); cmd2.Wait() }()
+	addr2 := killRestart(t, bin, data, cmd)
 	got := consumeAll(t, ctx, client(addr2, "guest", "guest"), "http://"+addr2+"/000000000000/batches")
 	slices.Sort(got)
 	slices.Sort(want)

@@ -2,7 +2,6 @@ package sqs_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,9 +89,6 @@ func TestFIFODeduplicationSurvivesKill(t *testing.T) {
 	// Ids are journalled once a second (bridge/sqs/dedup.go); give the
 	// journal two rounds before the crash.
 	time.Sleep(2500 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	cmd2, addr2 := test.StartBinary(t, bin, data, "aws")
-	defer func() { cmd2.Process.Kill(); cmd2.Wait() }()
+	addr2 := killRestart(t, bin, data, cmd)
 	checkDeduplicated(t, ctx, client(addr2, "guest", "guest"), "http://"+addr2+"/000000000000/dedup.fifo", first)
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"os/exec"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/omnibroker/broker/test"
 )
 
 // client returns an aws-sdk-go-v2 SQS client (AWS JSON 1.0) for addr.
@@ -89,4 +93,16 @@ func attrMD5(attrs map[string]types.MessageAttributeValue) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// killRestart kills the broker binary started by test.StartBinary with
+// SIGKILL, starts it again on the same data directory and returns the new
+// AWS address (the new process is killed when the test ends).
+func killRestart(t *testing.T, bin, data string, cmd *exec.Cmd) string {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	cmd2, addr := test.StartBinary(t, bin, data, "aws")
+	t.Cleanup(func() { cmd2.Process.Kill(); cmd2.Wait() })
+	return addr
 }
