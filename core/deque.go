@@ -153,8 +153,8 @@ const compactMin = 1024
 
 // compact drops the items of settled entries before the heap grows:
 // otherwise each acked message would stay referenced (with its body) until
-// its old deadline passed, e.g. 30 s of SQS traffic at the default
-// visibility timeout. The sweep is O(n) once per doubling: O(1) per push.
+// its old deadline passed, i.e. a whole visibility timeout's worth of
+// traffic. The sweep is O(n) once per doubling: O(1) per push.
 func (h *timeHeap) compact() {
 	old := *h
 	live := old[:0]

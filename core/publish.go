@@ -338,7 +338,7 @@ func (q *queue) enqueueBatch(ms []*Message, ts []*tracker, now time.Time) bool {
 		}
 		group := slots[:n]
 		slots = slots[n:]
-		q.b.eng.AppendBatchFunc(q.key, len(group), size+128*len(group), func(dst []byte, i int) []byte {
+		q.b.eng.AppendBatch(q.key, len(group), size+128*len(group), func(dst []byte, i int) []byte {
 			return EncodeMessage(dst, group[i].e.msg)
 		}, func(seq uint64, err error) {
 			q.mu.Lock()

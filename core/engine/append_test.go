@@ -69,7 +69,7 @@ func TestAppendRefusedRecordFailsAlone(t *testing.T) {
 func appendBatch(t *testing.T, e *Engine, queue string, recs [][]byte) uint64 {
 	t.Helper()
 	ch := make(chan uint64, 1)
-	e.AppendBatch(queue, recs, func(seq uint64, err error) {
+	e.AppendBatch(queue, len(recs), 0, func(dst []byte, i int) []byte { return append(dst, recs[i]...) }, func(seq uint64, err error) {
 		if err != nil {
 			t.Error(err)
 		}

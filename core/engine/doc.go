@@ -8,8 +8,8 @@
 //     delivery state and leases in memory;
 //   - acks fold into a purge of the queue's subject up to the lowest live
 //     sequence when they arrive in order, and into DeleteMsg otherwise;
-//   - a batch record (AppendBatch: the messages of one SQS
-//     SendMessageBatch) holds several entries and is one store write; it
+//   - a batch record (AppendBatch: messages published together, see
+//     core.PublishBatch) holds several entries and is one store write; it
 //     stays until each entry is removed. Entries removed while others of
 //     their record live are written once per flush period to a note on
 //     q.<base64url(queue)>.n, which Recover applies; a note is deleted once

@@ -276,22 +276,12 @@ func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err erro
 // with it (the core's start with their codec version).
 const batchMark = 0xFE
 
-// AppendBatch stores recs for queue as one record: one store write and one
-// acknowledgement for all of them. done runs as for Append, with the
-// record's sequence; entry i of the batch is later removed with
+// AppendBatch stores n entries for queue as one record: one store write
+// and one acknowledgement for all of them. enc appends entry i to dst;
+// size (a capacity hint) is their total length. done runs as for Append,
+// with the record's sequence; entry i is later removed with
 // Remove(queue, seq, i) and Recover returns each live entry on its own.
-func (e *Engine) AppendBatch(queue string, recs [][]byte, done func(seq uint64, err error)) {
-	size := 0
-	for _, r := range recs {
-		size += len(r)
-	}
-	e.AppendBatchFunc(queue, len(recs), size, func(dst []byte, i int) []byte { return append(dst, recs[i]...) }, done)
-}
-
-// AppendBatchFunc is AppendBatch with the n entries written in place by
-// enc, which appends entry i to dst; size (a capacity hint) is their total
-// length.
-func (e *Engine) AppendBatchFunc(queue string, n, size int, enc func(dst []byte, i int) []byte, done func(seq uint64, err error)) {
+func (e *Engine) AppendBatch(queue string, n, size int, enc func(dst []byte, i int) []byte, done func(seq uint64, err error)) {
 	if n == 1 {
 		e.append(queue, enc(make([]byte, 0, size), 0), 1, done)
 		return
