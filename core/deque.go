@@ -1,7 +1,6 @@
 package core
 
 import (
-	"container/heap"
 	"time"
 )
 
@@ -125,27 +124,49 @@ type timed struct {
 }
 
 // timeHeap is a min-heap of timed items. Stale items (whose entry moved on)
-// are skipped when popped.
+// are skipped when popped. The heap operations are written out rather
+// than taken from container/heap, whose interface boxes every pushed item
+// (an allocation per message).
 type timeHeap []timed
 
 func (h timeHeap) Len() int           { return len(h) }
-func (h timeHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timeHeap) Push(x any)        { *h = append(*h, x.(timed)) }
-func (h *timeHeap) Pop() any {
-	old := *h
-	n := len(old) - 1
-	t := old[n]
-	old[n] = timed{}
-	*h = old[:n]
-	return t
+func (h timeHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+
+func (h timeHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h timeHeap) down(i int) {
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }
 
 func (h *timeHeap) push(t timed) {
 	if n := len(*h); n >= compactMin && n == cap(*h) {
 		h.compact()
 	}
-	heap.Push(h, t)
+	*h = append(*h, t)
+	h.up(len(*h) - 1)
 }
 
 // compactMin is the heap size from which settled items are swept out.
@@ -166,7 +187,9 @@ func (h *timeHeap) compact() {
 	clear(old[len(live):])
 	*h = live
 	if len(live) < len(old) {
-		heap.Init(h)
+		for i := len(live)/2 - 1; i >= 0; i-- {
+			live.down(i)
+		}
 	}
 }
 
@@ -177,4 +200,13 @@ func (h *timeHeap) peek() (timed, bool) {
 	return (*h)[0], true
 }
 
-func (h *timeHeap) pop() timed { return heap.Pop(h).(timed) }
+func (h *timeHeap) pop() timed {
+	old := *h
+	n := len(old) - 1
+	t := old[0]
+	old[0] = old[n]
+	old[n] = timed{}
+	*h = old[:n]
+	h.down(0)
+	return t
+}

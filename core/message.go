@@ -54,6 +54,12 @@ type Message struct {
 	// Like Headers, it is immutable once published.
 	Private Table
 
+	// BodyMD5 is the hex MD5 of Body when the publishing adapter computed
+	// it, so that a receiver reporting it need not hash the body again.
+	// Set before Publish, never changed after; not stored, so it is empty
+	// after a restart or when the publisher did not compute it.
+	BodyMD5 string
+
 	// Broker-set.
 	ID         string    // unique id, UUID-formatted, assigned by Publish when empty
 	Exchange   string    // exchange it was published to

@@ -205,6 +205,14 @@ func (b *Broker) recoverMessages() error {
 
 // newID returns a random UUID (version 4) string.
 func newID() string {
+	var buf [36]byte
+	PutID(&buf)
+	return string(buf[:])
+}
+
+// PutID writes a random (version 4) UUID into buf, for callers that keep
+// ids in memory they allocate together.
+func PutID(buf *[36]byte) {
 	var u [16]byte
 	a, c := rand.Uint64(), rand.Uint64()
 	for i := 0; i < 8; i++ {
@@ -213,7 +221,6 @@ func newID() string {
 	}
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	var buf [36]byte
 	hex.Encode(buf[0:8], u[0:4])
 	buf[8] = '-'
 	hex.Encode(buf[9:13], u[4:6])
@@ -223,7 +230,6 @@ func newID() string {
 	hex.Encode(buf[19:23], u[8:10])
 	buf[23] = '-'
 	hex.Encode(buf[24:], u[10:])
-	return string(buf[:])
 }
 
 // NewID returns a random UUID string, as used for message ids.

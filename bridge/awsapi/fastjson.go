@@ -184,16 +184,26 @@ func hasByte(b []byte, c byte) bool {
 // shares the scanned bytes instead of being copied: use it only where the
 // scanned buffer is never written again (a request body is not).
 func (s *JSONScanner) StringView() (*string, bool) {
-	tok, plain, ok := s.rawString()
+	v, ok := s.View()
 	if !ok {
 		return nil, false
 	}
+	return &v, true
+}
+
+// View reads a string like String, sharing the scanned bytes as
+// StringView does. The string keeps the whole scanned buffer alive: do
+// not keep it longer than what else refers to the buffer.
+func (s *JSONScanner) View() (string, bool) {
+	tok, plain, ok := s.rawString()
+	if !ok {
+		return "", false
+	}
 	if !plain {
 		s.i -= len(tok)
-		return s.StringPtr()
+		return s.String()
 	}
-	v := unsafe.String(unsafe.SliceData(tok[1:]), len(tok)-2)
-	return &v, true
+	return unsafe.String(unsafe.SliceData(tok[1:]), len(tok)-2), true
 }
 
 // StringPtr reads a string into a new pointer (as encoding/json fills a

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"sort"
 	"strconv"
@@ -94,78 +95,128 @@ func (s *sigV4) setCredential(v string) bool {
 // secret. AWS SigV4 "Create a canonical request" / "Create a string to
 // sign" / "Calculate the signature".
 func (s *sigV4) verify(r *http.Request, body []byte, secret string) bool {
-	var cr strings.Builder
-	cr.Grow(512)
-	cr.WriteString(r.Method)
-	cr.WriteByte('\n')
+	var got [sha256.Size]byte
+	if len(s.Signature) != 2*sha256.Size {
+		return false
+	}
+	if _, err := hex.Decode(got[:], []byte(s.Signature)); err != nil {
+		return false
+	}
+	bp := verifyBufs.Get().(*[]byte)
+	defer verifyBufs.Put(bp)
+	cr := append((*bp)[:0], r.Method...)
+	cr = append(cr, '\n')
 	path, rawQuery, _ := strings.Cut(r.RequestURI, "?")
 	if path == "" || path[0] != '/' {
 		path = r.URL.EscapedPath()
 		rawQuery = r.URL.RawQuery
 	}
-	cr.WriteString(uriEncode(path, false))
-	cr.WriteByte('\n')
-	cr.WriteString(canonicalQuery(rawQuery, s.Presigned))
-	cr.WriteByte('\n')
+	cr = append(cr, uriEncode(path, false)...)
+	cr = append(cr, '\n')
+	cr = append(cr, canonicalQuery(rawQuery, s.Presigned)...)
+	cr = append(cr, '\n')
 	for _, h := range s.SignedHeaders {
-		cr.WriteString(h)
-		cr.WriteByte(':')
-		cr.WriteString(headerValue(r, h))
-		cr.WriteByte('\n')
+		cr = append(cr, h...)
+		cr = append(cr, ':')
+		cr = append(cr, headerValue(r, h)...)
+		cr = append(cr, '\n')
 	}
-	cr.WriteByte('\n')
-	cr.WriteString(strings.Join(s.SignedHeaders, ";"))
-	cr.WriteByte('\n')
+	cr = append(cr, '\n')
+	for i, h := range s.SignedHeaders {
+		if i > 0 {
+			cr = append(cr, ';')
+		}
+		cr = append(cr, h...)
+	}
+	cr = append(cr, '\n')
 	payload := r.Header.Get("X-Amz-Content-Sha256")
 	if s.Presigned && payload == "" {
 		payload = "UNSIGNED-PAYLOAD"
 	}
 	if payload == "" {
 		sum := sha256.Sum256(body)
-		payload = hex.EncodeToString(sum[:])
+		cr = hex.AppendEncode(cr, sum[:])
+	} else {
+		cr = append(cr, payload...)
 	}
-	cr.WriteString(payload)
+	crSum := sha256.Sum256(cr)
 
-	crSum := sha256.Sum256([]byte(cr.String()))
-	scope := s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request"
-	sts := "AWS4-HMAC-SHA256\n" + s.AmzDate + "\n" + scope + "\n" + hex.EncodeToString(crSum[:])
-	key := signingKey(secret, s.Date, s.Region, s.Service)
-	want := hex.EncodeToString(hmacSHA256(key, sts))
-	return hmac.Equal([]byte(want), []byte(strings.ToLower(s.Signature)))
+	// The string to sign, after the canonical request in the same buffer.
+	n := len(cr)
+	sts := append(cr, "AWS4-HMAC-SHA256\n"...)
+	sts = append(sts, s.AmzDate...)
+	sts = append(sts, '\n')
+	sts = append(sts, s.Date...)
+	sts = append(sts, '/')
+	sts = append(sts, s.Region...)
+	sts = append(sts, '/')
+	sts = append(sts, s.Service...)
+	sts = append(sts, "/aws4_request\n"...)
+	sts = hex.AppendEncode(sts, crSum[:])
+	var want [sha256.Size]byte
+	signingKey(secret, s.Date, s.Region, s.Service).sum(sts[n:], want[:0])
+	if cap(sts) <= 64<<10 {
+		*bp = sts // keep the grown buffer, unless a rare huge one
+	}
+	return hmac.Equal(want[:], got[:])
 }
+
+var verifyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // signingKeys caches derived SigV4 signing keys: the four HMACs depend only
 // on the secret and the credential scope, which change once a day per
 // client (AWS SigV4 "Calculate the signature": the signing key "can be
 // cached"). The secret is part of the cache key, so a changed password
-// never reuses an old key.
+// never reuses an old key. Each key keeps keyed HMAC states to reuse.
 var signingKeys struct {
 	mu sync.Mutex
-	m  map[string][]byte
+	m  map[scopeKey]*signer
+}
+
+type scopeKey struct{ secret, date, region, service string }
+
+// signer is a derived signing key with a pool of HMAC states keyed with it
+// (hmac Reset returns to the keyed state, saving the key schedule).
+type signer struct {
+	key  []byte
+	macs sync.Pool
+}
+
+func (k *signer) sum(data, out []byte) []byte {
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.key)
+	} else {
+		m.Reset()
+	}
+	m.Write(data)
+	out = m.Sum(out)
+	k.macs.Put(m)
+	return out
 }
 
 // maxSigningKeys bounds the cache; it is emptied when full (dates roll over).
 const maxSigningKeys = 1024
 
-func signingKey(secret, date, region, service string) []byte {
-	ck := secret + "\x00" + date + "\x00" + region + "\x00" + service
+func signingKey(secret, date, region, service string) *signer {
+	ck := scopeKey{secret, date, region, service}
 	signingKeys.mu.Lock()
-	key, ok := signingKeys.m[ck]
+	k, ok := signingKeys.m[ck]
 	signingKeys.mu.Unlock()
 	if ok {
-		return key
+		return k
 	}
-	key = hmacSHA256([]byte("AWS4"+secret), date)
+	key := hmacSHA256([]byte("AWS4"+secret), date)
 	key = hmacSHA256(key, region)
 	key = hmacSHA256(key, service)
-	key = hmacSHA256(key, "aws4_request")
+	k = &signer{key: hmacSHA256(key, "aws4_request")}
 	signingKeys.mu.Lock()
 	if signingKeys.m == nil || len(signingKeys.m) >= maxSigningKeys {
-		signingKeys.m = make(map[string][]byte)
+		signingKeys.m = make(map[scopeKey]*signer)
 	}
-	signingKeys.m[ck] = key
+	signingKeys.m[ck] = k
 	signingKeys.mu.Unlock()
-	return key
+	return k
 }
 
 func hmacSHA256(key []byte, data string) []byte {

@@ -26,8 +26,14 @@ func TestSigningKeyCache(t *testing.T) {
 	for round := 0; round < 2; round++ { // the second round is served from the cache
 		for _, c := range cases {
 			got := signingKey(c[0], c[1], c[2], c[3])
-			if want := derive(c[0], c[1], c[2], c[3]); !bytes.Equal(got, want) {
+			want := derive(c[0], c[1], c[2], c[3])
+			if !bytes.Equal(got.key, want) {
 				t.Fatalf("round %d %v: cached key differs from the derivation", round, c)
+			}
+			for _, data := range []string{"a", "string to sign", ""} { // reused HMAC states start clean
+				if mac := got.sum([]byte(data), nil); !bytes.Equal(mac, hmacSHA256(want, data)) {
+					t.Fatalf("round %d %v: HMAC of %q from a reused state differs", round, c, data)
+				}
 			}
 		}
 	}
@@ -37,7 +43,7 @@ func TestSigningKeyCache(t *testing.T) {
 	if len(signingKeys.m) > maxSigningKeys {
 		t.Fatalf("cache holds %d keys, bound is %d", len(signingKeys.m), maxSigningKeys)
 	}
-	if got, want := signingKey("guest", "20261125", "us-east-1", "sqs"), derive("guest", "20261125", "us-east-1", "sqs"); !bytes.Equal(got, want) {
+	if got, want := signingKey("guest", "20261125", "us-east-1", "sqs"), derive("guest", "20261125", "us-east-1", "sqs"); !bytes.Equal(got.key, want) {
 		t.Fatal("key after overflow differs")
 	}
 }

@@ -62,10 +62,13 @@ func (in *sendIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 		case "QueueUrl":
 			in.QueueUrl, ok = sc.String()
 		case "Id":
-			in.Id, ok = sc.String()
+			// Entry ids and bodies share the request's bytes (see
+			// prepare): they live no longer than the request or the
+			// message, which holds those bytes anyway.
+			in.Id, ok = sc.View()
 		case "MessageBody":
-			// The body shares the request's bytes (see prepare).
-			in.MessageBody, ok = sc.StringView()
+			in.body, ok = sc.View()
+			in.MessageBody = &in.body
 		case "DelaySeconds":
 			ok = sc.Int(&in.DelaySeconds)
 		case "MessageGroupId":
@@ -91,9 +94,12 @@ func (in *handleIn) DecodeFastJSON(sc *awsapi.JSONScanner) bool {
 		case "QueueUrl":
 			in.QueueUrl, ok = sc.String()
 		case "Id":
-			in.Id, ok = sc.String()
+			// Entry ids and handles share the request's bytes: they
+			// are not kept after the request.
+			in.Id, ok = sc.View()
 		case "ReceiptHandle":
-			in.ReceiptHandle, ok = sc.StringPtr()
+			in.handle, ok = sc.View()
+			in.ReceiptHandle = &in.handle
 		case "VisibilityTimeout":
 			ok = sc.Int(&in.VisibilityTimeout)
 		case "Entries":

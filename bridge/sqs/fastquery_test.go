@@ -82,6 +82,41 @@ func FuzzFastQuery(f *testing.F) {
 	})
 }
 
+func encodeHandle(queue string, lease uint64, msgID string) string {
+	return string(appendHandle(nil, queue, lease, msgID))
+}
+
+// decodeHandle decodes h into strings of its own.
+func decodeHandle(h string) (handle, bool) {
+	var buf [768]byte
+	hd, ok := decodeHandleIn(h, &buf)
+	hd.queue, hd.msgID = strings.Clone(hd.queue), strings.Clone(hd.msgID)
+	return hd, ok
+}
+
+// Handles rendered back to back into one buffer (as a receive does) each
+// decode to their own lease, and fit the length handleLen promises.
+func TestAppendHandles(t *testing.T) {
+	var b []byte
+	var ends []int
+	leases := []uint64{1, 99, 1<<64 - 1}
+	for _, l := range leases {
+		b = appendHandle(b, "orders-1", l, "5b7c8e2a-0000-4000-8000-000000000001")
+		ends = append(ends, len(b))
+	}
+	if max := len(leases) * handleLen(len("orders-1"), 36); len(b) > max {
+		t.Fatalf("%d bytes, handleLen promises at most %d", len(b), max)
+	}
+	start := 0
+	for i, end := range ends {
+		got, ok := decodeHandle(string(b[start:end]))
+		if !ok || got.lease != leases[i] || got.queue != "orders-1" {
+			t.Fatalf("handle %d: %+v %v", i, got, ok)
+		}
+		start = end
+	}
+}
+
 func TestReceiptHandleRoundTrip(t *testing.T) {
 	h := encodeHandle("orders-1", 1234567, "5b7c8e2a-0000-4000-8000-000000000001")
 	got, ok := decodeHandle(h)

@@ -21,7 +21,9 @@ import (
 // process's random epoch: a handle from before a restart is stale.
 var epoch = strconv.FormatUint(rand.Uint64(), 36)
 
-func encodeHandle(queue string, lease uint64, msgID string) string {
+// appendHandle appends the handle of a lease to dst (a receive renders all
+// its handles into one buffer).
+func appendHandle(dst []byte, queue string, lease uint64, msgID string) []byte {
 	var buf [192]byte
 	b := append(buf[:0], "v1 "...)
 	b = append(b, epoch...)
@@ -31,9 +33,13 @@ func encodeHandle(queue string, lease uint64, msgID string) string {
 	b = strconv.AppendUint(b, lease, 10)
 	b = append(b, ' ')
 	b = append(b, msgID...)
-	out := make([]byte, base64.RawURLEncoding.EncodedLen(len(b)))
-	base64.RawURLEncoding.Encode(out, b)
-	return unsafe.String(unsafe.SliceData(out), len(out))
+	return base64.RawURLEncoding.AppendEncode(dst, b)
+}
+
+// handleLen is the length of a handle of a queue name length (the lease
+// id is counted at its widest).
+func handleLen(queueLen, msgIDLen int) int {
+	return base64.RawURLEncoding.EncodedLen(len("v1  ") + len(epoch) + queueLen + 1 + 20 + 1 + msgIDLen)
 }
 
 type handle struct {
@@ -42,16 +48,17 @@ type handle struct {
 	msgID string
 }
 
-func decodeHandle(h string) (handle, bool) {
+// decodeHandleIn decodes h into buf: the handle's strings share buf, so
+// they are valid only while buf is not reused.
+func decodeHandleIn(h string, buf *[768]byte) (handle, bool) {
 	if len(h) > 1024 {
 		return handle{}, false
 	}
-	var buf [768]byte
 	n, err := base64.RawURLEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(h), len(h)))
 	if err != nil {
 		return handle{}, false
 	}
-	raw := string(buf[:n])
+	raw := unsafe.String(&buf[0], n)
 	var p [5]string
 	for i := 0; i < 4; i++ {
 		var ok bool
@@ -79,6 +86,8 @@ type handleIn struct {
 	ReceiptHandle     *string
 	VisibilityTimeout awsapi.Int
 	Entries           []handleIn
+
+	handle string // ReceiptHandle points here when decoded by DecodeFastJSON
 }
 
 type batchIDOut struct {
@@ -99,7 +108,8 @@ func (s *Service) settle(r *awsapi.Request, name string, fifo bool, in *handleIn
 	if in.ReceiptHandle == nil || *in.ReceiptHandle == "" {
 		return errMissingParam("ReceiptHandle")
 	}
-	h, ok := decodeHandle(*in.ReceiptHandle)
+	var buf [768]byte
+	h, ok := decodeHandleIn(*in.ReceiptHandle, &buf) // h does not outlive buf
 	if !ok || h.queue != name {
 		return errReceiptInvalid(*in.ReceiptHandle)
 	}
@@ -229,7 +239,8 @@ func (s *Service) deleteStandardBatch(r *awsapi.Request, name string, entries []
 			out.Failed = append(out.Failed, failure(e.Id, errMissingParam("ReceiptHandle")))
 			continue
 		}
-		h, valid := decodeHandle(*e.ReceiptHandle)
+		var buf [768]byte
+		h, valid := decodeHandleIn(*e.ReceiptHandle, &buf) // h is used in this iteration only
 		if !valid || h.queue != name {
 			out.Failed = append(out.Failed, failure(e.Id, errReceiptInvalid(*e.ReceiptHandle)))
 			continue

@@ -2,6 +2,7 @@ package sqs
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,8 @@ type sendIn struct {
 	MessageDeduplicationId  *string
 	MessageGroupId          *string
 	Entries                 []sendIn
+
+	body string // MessageBody points here when decoded by DecodeFastJSON
 }
 
 type sendOut struct {
@@ -59,8 +62,11 @@ type prepared struct {
 type pending struct {
 	m   *core.Message
 	out sendOut
-	dup string // FIFO dedup cache key
-	err error  // the store's verdict (publish)
+	// text holds the message's id and hex body MD5, so that a batch's
+	// strings share its one allocation (see idString, prepare).
+	text [36 + 32]byte
+	dup  string // FIFO dedup cache key
+	err  error  // the store's verdict (publish)
 }
 
 // validID: FIFO group and deduplication ids are 1-128 alphanumeric or
@@ -140,7 +146,10 @@ func (s *Service) prepare(r *awsapi.Request, cfg *core.QueueConfig, in *sendIn, 
 	}
 	p := &into.p
 	*p = pending{m: m}
-	p.out = sendOut{Id: in.Id, MD5OfMessageBody: md5Hex(m.Body), MD5OfMessageAttributes: md5OfAttrs(in.MessageAttributes),
+	sum := md5.Sum(m.Body)
+	hex.Encode(p.text[36:], sum[:])
+	m.BodyMD5 = unsafe.String(&p.text[36], 32) // p.text is never rewritten once set
+	p.out = sendOut{Id: in.Id, MD5OfMessageBody: m.BodyMD5, MD5OfMessageAttributes: md5OfAttrs(in.MessageAttributes),
 		MD5OfMessageSystemAttributes: md5OfAttrs(in.MessageSystemAttributes)}
 	if in.MessageGroupId != nil {
 		m.GroupID = *in.MessageGroupId
@@ -229,7 +238,8 @@ func (s *Service) publish(name string, ps []*pending) {
 func (s *Service) publishBatch(name string, ps []*pending, wg *sync.WaitGroup) {
 	ms := make([]*core.Message, len(ps))
 	for i, p := range ps {
-		p.m.ID = core.NewID()
+		core.PutID((*[36]byte)(p.text[:36]))
+		p.m.ID = unsafe.String(&p.text[0], 36) // p.text is never rewritten once set
 		p.out.MessageId = p.m.ID
 		ms[i] = p.m
 	}
@@ -493,8 +503,17 @@ func (s *Service) receiveMessage(r *awsapi.Request) (any, error) {
 	if len(ds) > 0 {
 		out.Messages = make([]messageOut, 0, len(ds))
 	}
+	// The receipt handles share one buffer (one allocation per receive).
+	n := 0
 	for _, d := range ds {
-		out.Messages = append(out.Messages, s.messageOut(r, name, d, sysNames, in.MessageAttributeNames))
+		n += handleLen(len(name), len(d.Message.ID))
+	}
+	hb := make([]byte, 0, n)
+	for _, d := range ds {
+		start := len(hb)
+		hb = appendHandle(hb, name, d.ID, d.Message.ID)
+		h := unsafe.String(&hb[start], len(hb)-start) // hb's bytes are never rewritten
+		out.Messages = append(out.Messages, s.messageOut(r, d, h, sysNames, in.MessageAttributeNames))
 	}
 	if attemptKey != "" && len(out.Messages) > 0 {
 		s.mu.Lock()
@@ -513,9 +532,16 @@ func (s *Service) receiveMessage(r *awsapi.Request) (any, error) {
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // messageOut renders a delivery with the system and message attributes asked for.
-func (s *Service) messageOut(r *awsapi.Request, queue string, d *core.Delivery, sysNames, attrNames []string) messageOut {
+func (s *Service) messageOut(r *awsapi.Request, d *core.Delivery, handle string, sysNames, attrNames []string) messageOut {
 	m := d.Message
-	o := messageOut{MessageId: m.ID, ReceiptHandle: encodeHandle(queue, d.ID, m.ID), MD5OfBody: md5Hex(m.Body), Body: string(m.Body)}
+	sum := m.BodyMD5
+	if sum == "" {
+		sum = md5Hex(m.Body) // published elsewhere, or recovered from the store
+	}
+	// Message bodies are never written in place once published, so the
+	// body string can share their bytes.
+	o := messageOut{MessageId: m.ID, ReceiptHandle: handle, MD5OfBody: sum,
+		Body: unsafe.String(unsafe.SliceData(m.Body), len(m.Body))}
 	if len(sysNames) > 0 {
 		all := map[string]string{
 			"SenderId":                         m.Props.UserID,
