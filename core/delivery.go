@@ -89,6 +89,9 @@ func (q *queue) dispatchTurn(batch []pendingDelivery, rounds int, inline bool) (
 		}
 		flushConsumers(batch)
 		q.mu.Lock()
+		if delivered > 0 {
+			q.flowProgressLocked()
+		}
 		if noack > 0 {
 			for _, p := range batch {
 				// Settle every no-ack delivery the handler took, even when
@@ -383,6 +386,7 @@ func (q *queue) pushReadyLocked(e *entry, front bool) {
 		d.pushBack(e)
 	}
 	q.nready++
+	q.flowPushedLocked()
 }
 
 // forgetLocked removes e from accounting and the store (ack, drop, purge).
@@ -431,6 +435,7 @@ func (q *queue) ack(ids []uint64) error {
 	}
 	if acked > 0 {
 		q.b.stats.Acked.Add(uint64(acked))
+		q.flowProgressLocked()
 	}
 	kick := q.wantDispatchLocked()
 	q.mu.Unlock()
@@ -592,6 +597,7 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 		}
 		if len(out) > 0 {
 			out[len(out)-1].MessageCount = q.nready
+			q.flowProgressLocked()
 		}
 		var wait chan struct{}
 		if len(out) == 0 && o.Wait > 0 {

@@ -11,6 +11,10 @@ import (
 type PublishResult struct {
 	// Routed is the number of queues that took the message; 0 = unroutable.
 	Routed int
+	// Busy, when not nil, is a queue that took the message with a backlog
+	// over FlowHigh while its consumers are making progress: the publisher
+	// should slow down (Busy.Wait, flow.go). Protocols may ignore it.
+	Busy *Flow
 }
 
 // tracker calls done once every queue's copy is safe.
@@ -108,6 +112,9 @@ func (b *Broker) Publish(exchangeName, key string, m *Message, done func(error))
 		if q.enqueue(mm, t, now) {
 			qs[start] = q
 			start++
+		}
+		if res.Busy == nil && q.flow.busy() {
+			res.Busy = &q.flow
 		}
 	}
 	// One pass over the dispatch pool for every queue of a fan-out.

@@ -120,6 +120,7 @@ type queue struct {
 	// order holds entries waiting for an earlier store append, so that a
 	// queue takes messages in publish order (see drainOrderLocked).
 	order []*orderSlot
+	flow  Flow // publisher flow control (flow.go)
 }
 
 func (b *Broker) newQueue(cfg QueueConfig) *queue {
@@ -128,8 +129,10 @@ func (b *Broker) newQueue(cfg QueueConfig) *queue {
 		levels = int(cfg.MaxPriority) + 1
 	}
 	now := b.now()
-	return &queue{b: b, key: cfg.Name, created: now, cfg: cfg, ready: make([]deque, levels),
+	q := &queue{b: b, key: cfg.Name, created: now, cfg: cfg, ready: make([]deque, levels),
 		lastUsed: now}
+	q.flow.q = q
+	return q
 }
 
 func validateQueue(cfg *QueueConfig) error {
@@ -358,6 +361,7 @@ func (q *queue) dropAllLocked() {
 	q.unacked.reset()
 	q.bytes = 0
 	q.groups = nil
+	q.flowCheckLocked()
 }
 
 // PurgeQueue deletes the ready messages of a queue and returns how many.
@@ -379,6 +383,7 @@ func (b *Broker) PurgeQueue(name, owner string) (int, error) {
 		}
 	}
 	q.nready = 0
+	q.flowCheckLocked()
 	for q.delayed.Len() > 0 {
 		t := q.delayed.pop()
 		if !t.e.done && t.e.lease == 0 {
@@ -414,6 +419,7 @@ func (q *queue) stop() {
 	consumers := q.consumers
 	q.consumers = nil
 	q.wakeWaitersLocked()
+	q.flowCheckLocked()
 	q.mu.Unlock()
 	for _, c := range consumers {
 		c.serverCancel()
