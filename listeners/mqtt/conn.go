@@ -78,6 +78,8 @@ type conn struct {
 	ackWriting  bool                // storeAndAck is running
 	inflightIn  int                 // inbound QoS 1/2 not yet completed (Receive Maximum)
 	localIDs    map[string]struct{} // ids this connection published (No Local)
+	flowHeld    []heldAck           // acknowledgements held for busy queues (flow.go)
+	flowRunning bool                // flowLoop is running
 	paused      []*consumerRef
 	stopping    bool
 	reason      listeners.CloseReason
@@ -103,11 +105,13 @@ type outMsg struct {
 	id     uint16
 }
 
-// pubAck is an inbound QoS 1/2 PUBLISH waiting for its store confirmation.
+// pubAck is an inbound QoS 1/2 PUBLISH waiting for its store confirmation
+// (ready) and, when a destination was busy, for flow control (held).
 type pubAck struct {
 	id    uint16
 	qos   byte
 	ready bool
+	held  bool
 	rc    byte
 }
 
@@ -432,27 +436,43 @@ func (c *conn) releaseSession() {
 // send encodes pk and queues it for the writer. Past a hard limit the
 // client is not reading: it is closed as a slow consumer.
 func (c *conn) send(pk *packets.Packet) {
+	b := c.encode(pk)
+	if b == nil {
+		return
+	}
+	c.mu.Lock()
+	slow := c.queueCtrlLocked(b)
+	c.mu.Unlock()
+	if slow {
+		c.nc.Close()
+	}
+}
+
+// encode encodes pk for this connection (nil on failure, logged).
+func (c *conn) encode(pk *packets.Packet) []byte {
 	pk.ProtocolVersion = c.version
 	var buf bytesBuffer
 	if err := encodePacket(&buf.Buffer, pk); err != nil {
 		c.log.Error("encode packet", "type", packets.PacketNames[pk.FixedHeader.Type], "err", err)
-		return
+		return nil
 	}
-	c.mu.Lock()
+	return buf.Bytes()
+}
+
+// queueCtrlLocked queues an encoded control packet for the writer (c.mu
+// held); it reports a client past the hard limit, to be closed (after
+// unlocking) as a slow consumer.
+func (c *conn) queueCtrlLocked(b []byte) bool {
 	if c.finished {
-		c.mu.Unlock()
-		return
+		return false
 	}
-	c.ctrl = append(c.ctrl, buf.Bytes())
+	c.ctrl = append(c.ctrl, b)
 	slow := len(c.ctrl) > maxCtrlQueue
 	if slow && c.reason == "" {
 		c.reason = listeners.ReasonSlowConsumer
 	}
 	c.wakeLocked()
-	c.mu.Unlock()
-	if slow {
-		c.nc.Close()
-	}
+	return slow
 }
 
 const maxCtrlQueue = 16384

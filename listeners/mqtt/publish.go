@@ -108,7 +108,9 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 	}
 	var slot *pubAck
 	if qos > 0 {
-		slot = &pubAck{id: pk.PacketID, qos: qos}
+		// Held until Publish has said whether a destination is busy
+		// (flow.go): its done callback may run before Publish returns.
+		slot = &pubAck{id: pk.PacketID, qos: qos, held: true}
 		c.acks = append(c.acks, slot)
 		c.inflightIn++
 	}
@@ -122,8 +124,19 @@ func (c *conn) onPublish(pk *packets.Packet) error {
 	if slot != nil {
 		done = func(err error) { c.published(slot, err) }
 	}
-	if _, err := c.h.b.Publish(topicExch, key, m, done); err != nil && slot != nil {
-		c.published(slot, err)
+	res, err := c.h.b.Publish(topicExch, key, m, done)
+	if err != nil {
+		if slot != nil {
+			c.releaseAck(slot, nil)
+			c.published(slot, err)
+		}
+		return nil
+	}
+	busy := c.flowTarget(res.Busy)
+	if slot != nil {
+		c.releaseAck(slot, busy)
+	} else if busy != nil {
+		c.throttleReader(busy)
 	}
 	return nil
 }
@@ -166,9 +179,16 @@ func (c *conn) published(slot *pubAck, err error) {
 	c.mu.Lock()
 	slot.ready = true
 	slot.rc = reasonFor(err)
+	c.sendAcksLocked()
+}
+
+// sendAcksLocked sends every acknowledgement now at the head of the queue:
+// confirmed by the store and not held by flow control (flow.go). It
+// unlocks c.mu.
+func (c *conn) sendAcksLocked() {
 	var ready []*pubAck
 	store := false // a QoS 2 id to write durably before its PUBREC
-	for len(c.acks) > 0 && c.acks[0].ready {
+	for len(c.acks) > 0 && c.acks[0].ready && !c.acks[0].held {
 		a := c.acks[0]
 		c.acks[0] = nil
 		c.acks = c.acks[1:]
@@ -194,14 +214,25 @@ func (c *conn) published(slot *pubAck, err error) {
 			go c.storeAndAck()
 		}
 	}
+	// Queued under c.mu: published, releaseAck and flowLoop pop
+	// acknowledgements on different goroutines, and they must reach the
+	// wire in the order popped [MQTT-4.6.0-2].
+	slow := false
+	for _, a := range ready {
+		if b := c.encode(c.ackPacket(a)); b != nil {
+			slow = c.queueCtrlLocked(b) || slow
+		}
+	}
 	c.mu.Unlock()
+	if slow {
+		c.nc.Close()
+	}
 	if popped {
 		select {
 		case c.ackSpace <- struct{}{}:
 		default:
 		}
 	}
-	c.sendAcks(ready)
 }
 
 // storeAndAck writes the inbound QoS 2 ids of a persistent session to the
@@ -244,17 +275,23 @@ func (c *conn) storeAndAck() {
 // sendAcks sends PUBACK/PUBREC for publishes whose fate is settled.
 func (c *conn) sendAcks(ready []*pubAck) {
 	for _, a := range ready {
-		t := packets.Puback
-		if a.qos == 2 {
-			t = packets.Pubrec
-			if a.rc >= 0x80 {
-				c.sess.mu.Lock()
-				delete(c.sess.inQoS2, a.id) // [MQTT-4.3.3-?] a failed PUBREC ends the exchange
-				c.sess.mu.Unlock()
-			}
-		}
-		c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: t}, PacketID: a.id, ReasonCode: a.rc})
+		c.send(c.ackPacket(a))
 	}
+}
+
+// ackPacket returns the PUBACK or PUBREC of a; a failed PUBREC ends the
+// QoS 2 exchange [MQTT-4.3.3-?].
+func (c *conn) ackPacket(a *pubAck) *packets.Packet {
+	t := packets.Puback
+	if a.qos == 2 {
+		t = packets.Pubrec
+		if a.rc >= 0x80 {
+			c.sess.mu.Lock()
+			delete(c.sess.inQoS2, a.id)
+			c.sess.mu.Unlock()
+		}
+	}
+	return &packets.Packet{FixedHeader: packets.FixedHeader{Type: t}, PacketID: a.id, ReasonCode: a.rc}
 }
 
 // onPubrel completes an inbound QoS 2 exchange [MQTT-4.3.3-11].

@@ -27,8 +27,27 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	if err != nil {
 		return nil
 	}
+	rc.Control(func(fd uintptr) {
+		// Best effort (Linux): an error leaves the default.
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, notSentLowat)
+	})
 	return rc
 }
+
+// tcpNotSentLowat is Linux's TCP_NOTSENT_LOWAT socket option (not in
+// package syscall).
+const tcpNotSentLowat = 25
+
+// notSentLowat bounds the bytes a subscriber's socket holds that are not
+// yet sent (kernel default: the whole send buffer, autotuned up to 4 MiB).
+// A subscriber reading slower than it is fed then has its backlog in its
+// core queue, where flow control (flow.go) sees it, rather than in
+// megabytes of kernel buffer; and the writer is woken every ~64 KiB the
+// client reads instead of every third of the send buffer (hundreds of
+// milliseconds on a slow reader, which looked like a stalled consumer).
+// Bytes in flight on the network are not counted: throughput over long
+// links still gets the whole autotuned buffer.
+const notSentLowat = 128 << 10
 
 // rawReader reads a plain TCP socket; Read blocks (in the poller) until
 // data, EOF, an error, a deadline or Close.
