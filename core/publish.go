@@ -456,7 +456,9 @@ func (b *Broker) PublishBatch(exchangeName, key string, ms []*Message, done func
 				g = j
 			}
 			if g < 0 {
-				groups = append(groups, group{q: q})
+				// Sized for the rest of the batch: one allocation each
+				// when every message goes to the same queues.
+				groups = append(groups, group{q: q, ms: make([]*Message, 0, len(ms)-i), ts: make([]*tracker, 0, len(ms)-i)})
 				g = len(groups) - 1
 				if g == 8 {
 					for j := range groups {

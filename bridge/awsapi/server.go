@@ -329,7 +329,11 @@ func (s *Server) toError(r *Request, err error) *Error {
 
 func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 	h := w.Header()
-	h.Set("x-amzn-RequestId", r.RequestID)
+	// The three header values share one slice; the keys are written in
+	// canonical form (Header.Set would canonicalize and allocate each).
+	vals := make([]string, 3)
+	vals[0] = r.RequestID
+	h["X-Amzn-Requestid"] = vals[0:1:1]
 	var out []byte
 	var err error
 	if r.Protocol == JSON {
@@ -349,17 +353,19 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 		} else {
 			out, err = marshalJSON(res)
 		}
-		h.Set("Content-Type", "application/x-amz-json-1.0")
+		vals[1] = "application/x-amz-json-1.0"
 	} else {
 		out, err = encodeXML(r.Service, r.Action, r.RequestID, res)
-		h.Set("Content-Type", "text/xml")
+		vals[1] = "text/xml"
 	}
 	if err != nil {
 		s.log.Error("aws encode result", "action", r.Action, "err", err)
 		writeError(w, r.Protocol, r.Service, r.RequestID, ErrInternal)
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(out)))
+	h["Content-Type"] = vals[1:2:2]
+	vals[2] = strconv.Itoa(len(out))
+	h["Content-Length"] = vals[2:3:3]
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
 }

@@ -63,7 +63,7 @@ type pending struct {
 	m   *core.Message
 	out sendOut
 	// text holds the message's id and hex body MD5, so that a batch's
-	// strings share its one allocation (see idString, prepare).
+	// strings share its one allocation (see prepare, publishBatch).
 	text [36 + 32]byte
 	dup  string // FIFO dedup cache key
 	err  error  // the store's verdict (publish)
@@ -322,15 +322,15 @@ func checkBatch(ids []string, entryName string) error {
 	if len(ids) > maxBatch {
 		return errTooManyEntries(len(ids))
 	}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
+	for i, id := range ids {
 		if id == "" || len(id) > 80 || !validBatchID(id) {
 			return errBatchID
 		}
-		if seen[id] {
-			return errDistinct(id)
+		for _, prev := range ids[:i] { // at most 10 entries: no map needed
+			if prev == id {
+				return errDistinct(id)
+			}
 		}
-		seen[id] = true
 	}
 	return nil
 }

@@ -38,6 +38,9 @@ type conn struct {
 	watchErr error
 	cancel   context.CancelFunc
 	timer    *time.Timer
+
+	ctx       context.Context // parent of the requests' contexts
+	ctxCancel context.CancelFunc
 }
 
 func (c *conn) serve() {
@@ -52,6 +55,9 @@ func (c *conn) serve() {
 		if c.timer != nil {
 			c.timer.Stop()
 		}
+		if c.ctxCancel != nil {
+			c.ctxCancel()
+		}
 		c.s.forget(c)
 	}()
 	for {
@@ -64,13 +70,14 @@ func (c *conn) serve() {
 			c.handOff()
 			return
 		}
-		req, keep, simple := c.parse(head)
+		var req http.Request // WithContext in serveOne copies it: it stays on the stack
+		keep, simple := c.parse(head, &req)
 		if !simple {
 			handedOff = true
 			c.handOff()
 			return
 		}
-		if !c.serveOne(req, keep) || !keep || c.s.closing.Load() {
+		if !c.serveOne(&req, keep) || !keep || c.s.closing.Load() {
 			return
 		}
 	}
@@ -154,7 +161,12 @@ func (c *conn) serveOne(req *http.Request, keep bool) bool {
 	} else {
 		req.Body = body
 	}
-	ctx, cancel := context.WithCancel(c.s.baseCtx)
+	if c.ctx == nil {
+		// Requests' contexts hang off the connection's, not off the
+		// server's one shared context (whose lock every request would take).
+		c.ctx, c.ctxCancel = context.WithCancel(c.s.baseCtx)
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel() // also when the handler panics
 	req = req.WithContext(ctx)
 	c.watchMu.Lock()

@@ -2,11 +2,13 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -267,9 +269,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: h\r\nhost: i\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
 		c := &conn{s: &Server{}, nc: fakeConn{}, buf: head}
-		req, _, simple := c.parse(head)
-		if simple && (req == nil || req.URL == nil || req.ContentLength < 0 || c.r != len(head)) {
+		req := new(http.Request)
+		_, simple := c.parse(head, req)
+		if simple && (req.URL == nil || req.ContentLength < 0 || c.r != len(head)) {
 			t.Fatalf("bad request from %q: %+v", head, req)
+		}
+		if std, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head))); simple && err == nil {
+			// Where net/http reads the head too, the headers agree.
+			if !reflect.DeepEqual(req.Header, std.Header) || req.Host != std.Host || req.Method != std.Method {
+				t.Fatalf("%q:\n got %q %q %v\nwant %q %q %v", head, req.Method, req.Host, req.Header, std.Method, std.Host, std.Header)
+			}
 		}
 		if !simple && c.r != 0 {
 			t.Fatalf("refused head consumed: %q", head)

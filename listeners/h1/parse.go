@@ -10,17 +10,28 @@ import (
 
 // parse builds the request from head (not yet consumed). simple is false
 // for anything the fast path leaves to the fallback.
-func (c *conn) parse(head []byte) (req *http.Request, keep, simple bool) {
+func (c *conn) parse(head []byte, req *http.Request) (keep, simple bool) {
+	// A CR or LF outside a CRLF pair goes to net/http, which reads bare
+	// LFs as line ends (RFC 9112 2.2); here lines end with CRLF only.
+	lines := 0
+	for i, b := range head {
+		if b == '\r' && (i+1 == len(head) || head[i+1] != '\n') || b == '\n' && (i == 0 || head[i-1] != '\r') {
+			return false, false
+		}
+		if b == '\n' {
+			lines++
+		}
+	}
 	// One string holds the whole head: every field below is a substring.
 	h := string(head)
 	line, rest, ok := strings.Cut(h, "\r\n")
 	if !ok {
-		return nil, false, false
+		return false, false
 	}
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
 	if !ok1 || !ok2 || method == "" || method == "CONNECT" || len(target) == 0 || target[0] != '/' {
-		return nil, false, false
+		return false, false
 	}
 	major, minor := 1, 1
 	switch proto {
@@ -28,47 +39,56 @@ func (c *conn) parse(head []byte) (req *http.Request, keep, simple bool) {
 	case "HTTP/1.0":
 		minor = 0
 	default:
-		return nil, false, false
+		return false, false
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, false, false
+		return false, false
 	}
 	hdr := make(http.Header, 12)
+	// One slice backs the values of all header lines, as net/textproto
+	// does (a header repeated appends to its own).
+	strs := make([]string, lines)
 	var host string
 	var clen int64 = -1
 	for rest != "\r\n" && rest != "" {
 		var l string
 		l, rest, ok = strings.Cut(rest, "\r\n")
 		if !ok || l == "" {
-			return nil, false, false
+			return false, false
 		}
 		k, v, ok := strings.Cut(l, ":")
 		if !ok || k == "" || !validKey(k) {
-			return nil, false, false
+			return false, false
 		}
 		v = strings.Trim(v, " \t")
 		ck := textproto.CanonicalMIMEHeaderKey(k)
 		switch ck {
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
-			return nil, false, false
+			return false, false
 		case "Host":
 			if host != "" {
-				return nil, false, false
+				return false, false
 			}
 			host = v
 			continue // net/http moves Host out of the header map
 		case "Content-Length":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 || clen >= 0 {
-				return nil, false, false
+				return false, false
 			}
 			clen = n
 		}
-		hdr[ck] = append(hdr[ck], v)
+		if vs, ok := hdr[ck]; ok || len(strs) == 0 {
+			hdr[ck] = append(vs, v)
+		} else {
+			strs[0] = v
+			hdr[ck] = strs[:1:1]
+			strs = strs[1:]
+		}
 	}
 	if host == "" && minor == 1 {
-		return nil, false, false // net/http answers 400
+		return false, false // net/http answers 400
 	}
 	keep = minor == 1
 	for _, v := range hdr["Connection"] {
@@ -82,7 +102,7 @@ func (c *conn) parse(head []byte) (req *http.Request, keep, simple bool) {
 	if clen < 0 {
 		clen = 0
 	}
-	req = &http.Request{
+	*req = http.Request{
 		Method:        method,
 		URL:           u,
 		Proto:         proto,
@@ -96,7 +116,7 @@ func (c *conn) parse(head []byte) (req *http.Request, keep, simple bool) {
 		Close:         !keep,
 	}
 	c.r += len(head)
-	return req, keep, true
+	return keep, true
 }
 
 // validKey: a header name is a token (RFC 9110 5.1).
