@@ -145,6 +145,14 @@ func appendEscaped(dst []byte, s string) []byte {
 	if plain { // nothing xml.EscapeText would change
 		return append(dst, s...)
 	}
+	return appendEscapedSlow(dst, s)
+}
+
+// appendEscapedSlow is apart so that the plain path does not move dst to
+// the heap (xml.EscapeText's writer takes its address).
+//
+//go:noinline
+func appendEscapedSlow(dst []byte, s string) []byte {
 	xml.EscapeText(appendWriter{&dst}, []byte(s))
 	return dst
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/omnibroker/broker/core"
 )
@@ -230,19 +231,16 @@ func readBody(hr *http.Request, max int64) ([]byte, error) {
 }
 
 func (s *Server) parseQuery(r *Request, body []byte) *Error {
-	form, err := url.ParseQuery(r.HTTP.URL.RawQuery)
-	if err != nil {
+	form := make(url.Values, 8+bytes.Count(body, []byte{'&'}))
+	if err := parseForm(form, r.HTTP.URL.RawQuery); err != nil {
 		return Errorf("MalformedQueryString", "The query string is malformed.")
 	}
 	if len(body) > 0 {
 		ct, _, _ := mime.ParseMediaType(r.HTTP.Header.Get("Content-Type"))
 		if ct == "" || ct == "application/x-www-form-urlencoded" {
-			bf, err := url.ParseQuery(string(body))
-			if err != nil {
+			// The form's strings share the body's bytes (never rewritten).
+			if err := parseForm(form, unsafe.String(unsafe.SliceData(body), len(body))); err != nil {
 				return Errorf("MalformedQueryString", "The request body is not a valid form.")
-			}
-			for k, v := range bf {
-				form[k] = append(form[k], v...)
 			}
 		}
 	}
@@ -250,6 +248,51 @@ func (s *Server) parseQuery(r *Request, body []byte) *Error {
 	r.Action = form.Get("Action")
 	return nil
 }
+
+// parseForm adds the pairs of the query string s to form as
+// url.ParseQuery would (failing where it reports an error), but with one
+// slice backing the values of all the keys seen once.
+func parseForm(form url.Values, s string) error {
+	pairs := strings.Count(s, "&") + 1
+	if strings.IndexByte(s, ';') >= 0 || pairs > maxFastFormPairs {
+		f, err := url.ParseQuery(s) // its own rules for these
+		if err != nil {
+			return err
+		}
+		for k, v := range f {
+			form[k] = append(form[k], v...)
+		}
+		return nil
+	}
+	strs := make([]string, pairs)
+	for s != "" {
+		var kv string
+		kv, s, _ = strings.Cut(s, "&")
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return err
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			return err
+		}
+		if vs, ok := form[k]; ok || len(strs) == 0 {
+			form[k] = append(vs, v)
+		} else {
+			strs[0] = v
+			form[k] = strs[:1:1]
+			strs = strs[1:]
+		}
+	}
+	return nil
+}
+
+// maxFastFormPairs: longer forms go through url.ParseQuery (and its limit
+// on the number of parameters).
+const maxFastFormPairs = 1000
 
 // pickService chooses the service of a Query request: the credential
 // scope's service name, else the only service with the action, else the

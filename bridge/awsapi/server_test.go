@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,32 @@ func FuzzServe(f *testing.F) {
 			if res.StatusCode >= 500 {
 				t.Fatalf("status %d for %q", res.StatusCode, body)
 			}
+		}
+	})
+}
+
+// FuzzParseForm: parseForm accepts what url.ParseQuery accepts, with the
+// same values in the same order, added after those already in the form.
+func FuzzParseForm(f *testing.F) {
+	for _, s := range []string{"Action=Echo&Count=1", "a=1&a=2&b=%41&c", "a=%zz", "a;b=1", "&&=&a=", "a+b=c+d&a+b=e", "x=%E2%82%AC&y=%ff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		std, stdErr := url.ParseQuery(s)
+		form := url.Values{"a": {"pre"}}
+		err := parseForm(form, s)
+		if (err != nil) != (stdErr != nil) {
+			t.Fatalf("%q: parseForm error %v, url.ParseQuery %v", s, err, stdErr)
+		}
+		if err != nil {
+			return
+		}
+		want := url.Values{"a": {"pre"}}
+		for k, v := range std {
+			want[k] = append(want[k], v...)
+		}
+		if !reflect.DeepEqual(form, want) {
+			t.Fatalf("%q:\n got %v\nwant %v", s, form, want)
 		}
 	})
 }
