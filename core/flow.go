@@ -26,17 +26,20 @@ import (
 // queue goes; no core lock is held while waiting.
 //
 // Thresholds: the high-water mark is a count of ready messages, on top of
-// what consumers hold unacked (their prefetch): 1,000 ready messages are
-// 40-100 ms of work for a client that takes 10-25k messages/s, so a
-// throttled publisher keeps the subscriber busy without a backlog of
-// seconds. A count (not bytes) keeps the check one comparison; large
-// messages are paced by the consumers' prefetch and the memory alarm.
+// what consumers hold unacked (their prefetch): 300 ready messages are
+// 12-30 ms of work for a client that takes 10-25k messages/s, enough to
+// keep it busy while a released publisher's next messages arrive, without
+// a backlog of seconds (measured against 1,000/500: same throughput, p99
+// of unthrottled QoS 1 MQTT 1 -> 1 82-116 ms instead of 156-211 ms,
+// BENCHMARKS.md). A count (not bytes) keeps the check one comparison;
+// large messages are paced by the consumers' prefetch and the memory
+// alarm.
 const (
 	// FlowHigh is the ready backlog above which a queue asks its
 	// publishers to slow down.
-	FlowHigh = 1000
+	FlowHigh = 300
 	// FlowLow is the backlog at which waiting publishers are released.
-	FlowLow = 500
+	FlowLow = 150
 	// FlowStall is how long consumers may make no progress before the
 	// queue counts as stalled: publishers are no longer held for it.
 	FlowStall = 100 * time.Millisecond
