@@ -593,6 +593,9 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 			if o.NoAck {
 				q.forgetLocked(e)
 			}
+			if out == nil {
+				out = make([]*Delivery, 0, min(o.Max, q.nready+1)) // one allocation for the call
+			}
 			out = append(out, d)
 		}
 		if len(out) > 0 {

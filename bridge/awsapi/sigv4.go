@@ -24,7 +24,7 @@ type Credentials interface {
 // sigV4 is a parsed SigV4 signature (header or presigned query form).
 type sigV4 struct {
 	AccessKey, Date, Region, Service string // credential scope
-	SignedHeaders                    []string
+	SignedHeaders                    string // as signed: names joined by ';'
 	Signature                        string
 	AmzDate                          string
 	Expires                          string // presigned: X-Amz-Expires
@@ -41,7 +41,9 @@ func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
 		if !strings.HasPrefix(h, alg) {
 			return sig, true, ErrIncompleteSignature
 		}
-		for _, part := range strings.Split(h[len(alg):], ",") {
+		for rest := h[len(alg):]; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ",")
 			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 			switch k {
 			case "Credential":
@@ -49,7 +51,7 @@ func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
 					return sig, true, ErrIncompleteSignature
 				}
 			case "SignedHeaders":
-				sig.SignedHeaders = strings.Split(v, ";")
+				sig.SignedHeaders = v
 			case "Signature":
 				sig.Signature = v
 			}
@@ -58,7 +60,7 @@ func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
 		if sig.AmzDate == "" {
 			sig.AmzDate = r.Header.Get("Date")
 		}
-		if sig.AccessKey == "" || sig.Signature == "" || len(sig.SignedHeaders) == 0 || sig.AmzDate == "" {
+		if sig.AccessKey == "" || sig.Signature == "" || sig.SignedHeaders == "" || sig.AmzDate == "" {
 			return sig, true, ErrIncompleteSignature
 		}
 		return sig, true, nil
@@ -71,7 +73,7 @@ func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
 	if q.Get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" || !sig.setCredential(q.Get("X-Amz-Credential")) {
 		return sig, true, ErrIncompleteSignature
 	}
-	sig.SignedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	sig.SignedHeaders = q.Get("X-Amz-SignedHeaders")
 	sig.Signature = q.Get("X-Amz-Signature")
 	sig.AmzDate = q.Get("X-Amz-Date")
 	sig.Expires = q.Get("X-Amz-Expires")
@@ -83,8 +85,14 @@ func parseAuth(r *http.Request) (sig sigV4, ok bool, err *Error) {
 }
 
 func (s *sigV4) setCredential(v string) bool {
-	p := strings.Split(v, "/")
-	if len(p) != 5 || p[4] != "aws4_request" || p[0] == "" {
+	var p [5]string
+	for i := range p {
+		var ok bool
+		if p[i], v, ok = strings.Cut(v, "/"); ok != (i < 4) {
+			return false
+		}
+	}
+	if p[4] != "aws4_request" || p[0] == "" {
 		return false
 	}
 	s.AccessKey, s.Date, s.Region, s.Service = p[0], p[1], p[2], p[3]
@@ -111,23 +119,23 @@ func (s *sigV4) verify(r *http.Request, body []byte, secret string) bool {
 		path = r.URL.EscapedPath()
 		rawQuery = r.URL.RawQuery
 	}
-	cr = append(cr, uriEncode(path, false)...)
+	cr = appendURIEncode(cr, path, false)
 	cr = append(cr, '\n')
 	cr = append(cr, canonicalQuery(rawQuery, s.Presigned)...)
 	cr = append(cr, '\n')
-	for _, h := range s.SignedHeaders {
+	for rest := s.SignedHeaders; ; {
+		h, more, ok := strings.Cut(rest, ";")
 		cr = append(cr, h...)
 		cr = append(cr, ':')
 		cr = append(cr, headerValue(r, h)...)
 		cr = append(cr, '\n')
+		if !ok {
+			break
+		}
+		rest = more
 	}
 	cr = append(cr, '\n')
-	for i, h := range s.SignedHeaders {
-		if i > 0 {
-			cr = append(cr, ';')
-		}
-		cr = append(cr, h...)
-	}
+	cr = append(cr, s.SignedHeaders...)
 	cr = append(cr, '\n')
 	payload := r.Header.Get("X-Amz-Content-Sha256")
 	if s.Presigned && payload == "" {
@@ -335,19 +343,20 @@ func unhex(c byte) byte {
 // uriEncode is AWS's UriEncode: every byte except A-Z a-z 0-9 - _ . ~ is
 // percent-encoded with upper-case hex; '/' is kept unless encodeSlash.
 func uriEncode(s string, encodeSlash bool) string {
+	return string(appendURIEncode(nil, s, encodeSlash))
+}
+
+func appendURIEncode(b []byte, s string, encodeSlash bool) []byte {
 	const hexd = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encodeSlash) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hexd[c>>4])
-		b.WriteByte(hexd[c&15])
+		b = append(b, '%', hexd[c>>4], hexd[c&15])
 	}
-	return b.String()
+	return b
 }
 
 // maxSkew is how far a signed request's time may be from ours (AWS SigV4:
