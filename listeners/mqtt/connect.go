@@ -268,7 +268,7 @@ func (c *conn) ensureConsumer() error {
 	return nil
 }
 
-func (c *conn) prefetch() int { return min(max(c.clientRecv, 32), 1024) }
+func (c *conn) prefetch() int { return min(max(c.clientRecv, 32), maxWindow) }
 
 func (c *conn) consumeShared(sub *subscription) error {
 	ref := &consumerRef{}
