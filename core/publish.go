@@ -220,12 +220,12 @@ func (q *queue) enqueue(m *Message, t *tracker, now time.Time) bool {
 		q.order = append(q.order, slot)
 		q.mu.Unlock()
 		rec := EncodeMessage(make([]byte, 0, len(m.Body)+128), m)
-		q.b.eng.Append(q.key, rec, func(seq uint64, err error) {
+		q.b.eng.Append(q.key, rec, func(seq uint64, base int, err error) {
 			q.mu.Lock()
 			if err != nil {
 				slot.state = slotFailed
 			} else {
-				e.seq = seq
+				e.seq, e.sub = seq, uint16(base)
 				slot.state = slotReady
 			}
 			q.drainOrderLocked()
@@ -347,13 +347,13 @@ func (q *queue) enqueueBatch(ms []*Message, ts []*tracker, now time.Time) bool {
 		slots = slots[n:]
 		q.b.eng.AppendBatch(q.key, len(group), size+128*len(group), func(dst []byte, i int) []byte {
 			return EncodeMessage(dst, group[i].e.msg)
-		}, func(seq uint64, err error) {
+		}, func(seq uint64, base int, err error) {
 			q.mu.Lock()
 			for i, sl := range group {
 				if err != nil {
 					sl.state = slotFailed
 				} else {
-					sl.e.seq, sl.e.sub = seq, uint16(i)
+					sl.e.seq, sl.e.sub = seq, uint16(base+i)
 					sl.state = slotReady
 				}
 			}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ func TestAppendRefusedRecordFailsAlone(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var got error
-	e.Append("q", make([]byte, 9<<20), func(_ uint64, err error) { got = err; wg.Done() })
+	e.Append("q", make([]byte, 9<<20), func(_ uint64, _ int, err error) { got = err; wg.Done() })
 	wg.Wait()
 	if got == nil {
 		t.Fatal("oversized record was stored")
@@ -69,9 +70,12 @@ func TestAppendRefusedRecordFailsAlone(t *testing.T) {
 func appendBatch(t *testing.T, e *Engine, queue string, recs [][]byte) uint64 {
 	t.Helper()
 	ch := make(chan uint64, 1)
-	e.AppendBatch(queue, len(recs), 0, func(dst []byte, i int) []byte { return append(dst, recs[i]...) }, func(seq uint64, err error) {
+	e.AppendBatch(queue, len(recs), 0, func(dst []byte, i int) []byte { return append(dst, recs[i]...) }, func(seq uint64, base int, err error) {
 		if err != nil {
 			t.Error(err)
+		}
+		if base != 0 {
+			t.Errorf("a lone batch stored at entry %d", base)
 		}
 		ch <- seq
 	})
@@ -150,7 +154,7 @@ func TestBatchRecordsPartialRemovalSurvivesRestart(t *testing.T) {
 		e.Remove("a", w[0], int(w[1]))
 		_ = k
 	}
-	e.Remove("a", single, 0)
+	e.Remove("a", single.seq, single.idx)
 	time.Sleep(4 * flushPeriod)
 	e.flush(true)
 	if st, _ := e.Stats(); st.Messages != 0 {
@@ -169,5 +173,99 @@ func TestSplitBatchRejectsCorruptRecords(t *testing.T) {
 	}
 	if recs, err := splitBatch([]byte{1, 2, 3}); recs != nil || err != nil {
 		t.Errorf("single record: %q %v", recs, err)
+	}
+}
+
+// Appends made while an earlier record of their queue awaits its
+// acknowledgement are stored together: fewer records than appends, in
+// submission order, each at the (seq, base) its callback got; a restart
+// recovers each once, at that place; removing them all empties the store.
+func TestConcurrentAppendsMerge(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir)
+	const writers, per = 8, 200
+	var mu sync.Mutex
+	at := map[string]loc{}
+	put := func(rec string, l loc, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		at[rec] = l
+		mu.Unlock()
+	}
+	name := func(w, i int) string { return fmt.Sprintf("w%d-%d", w, i) }
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine sync.WaitGroup
+			for i := 0; i < per; i++ {
+				rec := name(w, i)
+				mine.Add(1)
+				if i%5 == 4 { // batch records among the single ones
+					e.AppendBatch("m", 2, 0, func(dst []byte, k int) []byte { return append(dst, rec+"ab"[k:k+1]...) }, func(seq uint64, base int, err error) {
+						put(rec+"a", loc{seq, base}, err)
+						put(rec+"b", loc{seq, base + 1}, err)
+						mine.Done()
+					})
+					continue
+				}
+				e.Append("m", []byte(rec), func(seq uint64, base int, err error) { put(rec, loc{seq, base}, err); mine.Done() })
+			}
+			mine.Wait()
+		}()
+	}
+	wg.Wait()
+	records := map[uint64]bool{}
+	for _, l := range at {
+		records[l.seq] = true
+	}
+	if len(records) >= len(at) {
+		t.Fatalf("%d appends in %d records: none merged", len(at), len(records))
+	}
+	t.Logf("%d entries in %d records", len(at), len(records))
+	for w := 0; w < writers; w++ {
+		var prev loc
+		for i := 0; i < per; i++ {
+			l, ok := at[name(w, i)]
+			if !ok {
+				l = at[name(w, i)+"a"]
+			}
+			if i > 0 && !prev.before(l) {
+				t.Fatalf("%s stored at %v, after %v of the append before it", name(w, i), l, prev)
+			}
+			prev = l
+			if !ok {
+				prev = at[name(w, i)+"b"]
+			}
+		}
+	}
+	e.Close()
+
+	e = open(t, dir)
+	defer e.Close()
+	got := map[string]loc{}
+	err := e.Recover(func(q string, seq uint64, idx int, rec []byte) bool {
+		if _, dup := got[string(rec)]; dup || q != "m" {
+			t.Errorf("%s of %q recovered twice or misplaced", rec, q)
+		}
+		got[string(rec)] = loc{seq, idx}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, at) {
+		t.Fatalf("recovered %d entries, stored %d (or at other places)", len(got), len(at))
+	}
+	for _, l := range at {
+		e.Remove("m", l.seq, l.idx)
+	}
+	time.Sleep(4 * flushPeriod)
+	e.flush(true)
+	if st, _ := e.Stats(); st.Messages != 0 {
+		t.Fatalf("%d records or notes left after every entry was removed", st.Messages)
 	}
 }

@@ -53,7 +53,8 @@ type Engine struct {
 	pmu      sync.Mutex
 	nextID   uint64
 	pending  map[uint64]pendingAppend
-	subjects sync.Map // queue name -> subject
+	subjs    map[string]*subjAppends // pmu: per subject, records awaiting acks and held appends (merge.go)
+	subjects sync.Map                // queue name -> subject
 
 	cmu   sync.Mutex
 	ccond *sync.Cond
@@ -76,8 +77,9 @@ type Engine struct {
 }
 
 type completion struct {
-	done func(uint64, error)
+	done func(uint64, int, error)
 	seq  uint64
+	base int
 	err  error
 }
 
@@ -151,7 +153,7 @@ func Open(o Options) (*Engine, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("node.data_dir %s: store did not start", o.Dir)
 	}
-	e := &Engine{log: o.Logger, srv: srv, syncAlways: o.SyncAlways && groupSyncSupported, dir: o.Dir, pending: map[uint64]pendingAppend{},
+	e := &Engine{log: o.Logger, srv: srv, syncAlways: o.SyncAlways && groupSyncSupported, dir: o.Dir, pending: map[uint64]pendingAppend{}, subjs: map[string]*subjAppends{},
 		window: make(chan struct{}, o.Window), inbox: "_ENG." + nats.NewInbox()[len(nats.InboxPrefix):] + ".",
 		queues: map[string]*acks{}, stop: make(chan struct{}), flushed: make(chan struct{}), cdone: make(chan struct{})}
 	e.ccond = sync.NewCond(&e.cmu)
@@ -260,15 +262,18 @@ func queueOf(subj string) (string, bool) {
 
 // Append stores rec for queue. done runs with the stream sequence once the
 // write is acknowledged (after fsync with SyncAlways), or with an error.
-// Callbacks run in acknowledgement order (the store's order) on one
-// goroutine and may call Append.
+// base is rec's entry in that record: appends to a queue made while an
+// earlier record of the queue awaits its acknowledgement are stored
+// together as one batch record (see merge.go), and rec is later removed
+// with Remove(queue, seq, base). Callbacks run in acknowledgement order
+// (the store's order) on one goroutine and may call Append.
 //
 // Appends are pipelined: at most Window are outstanding, further calls wait
-// (up to stallWait, then fail) for the store to catch up. Each is a plain
-// publish with its own reply subject under the engine's inbox; the store's
-// acknowledgement is parsed in onReply (no per-message futures or JSON
-// decoding).
-func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, err error)) {
+// (up to stallWait, then fail) for the store to catch up. Each record is a
+// plain publish with its own reply subject under the engine's inbox; the
+// store's acknowledgement is parsed in onReply (no per-message futures or
+// JSON decoding).
+func (e *Engine) Append(queue string, rec []byte, done func(seq uint64, base int, err error)) {
 	e.append(queue, rec, 1, done)
 }
 
@@ -280,8 +285,8 @@ const batchMark = 0xFE
 // and one acknowledgement for all of them. enc appends entry i to dst;
 // size (a capacity hint) is their total length. done runs as for Append,
 // with the record's sequence; entry i is later removed with
-// Remove(queue, seq, i) and Recover returns each live entry on its own.
-func (e *Engine) AppendBatch(queue string, n, size int, enc func(dst []byte, i int) []byte, done func(seq uint64, err error)) {
+// Remove(queue, seq, base+i) and Recover returns each live entry on its own.
+func (e *Engine) AppendBatch(queue string, n, size int, enc func(dst []byte, i int) []byte, done func(seq uint64, base int, err error)) {
 	if n == 1 {
 		e.append(queue, enc(make([]byte, 0, size), 0), 1, done)
 		return
@@ -325,7 +330,7 @@ func splitBatch(rec []byte) ([][]byte, error) {
 	return out, nil
 }
 
-func (e *Engine) append(queue string, rec []byte, n int, done func(seq uint64, err error)) {
+func (e *Engine) append(queue string, rec []byte, n int, done func(seq uint64, base int, err error)) {
 	select {
 	case e.window <- struct{}{}:
 	default:
@@ -338,38 +343,20 @@ func (e *Engine) append(queue string, rec []byte, n int, done func(seq uint64, e
 			return
 		}
 	}
-	subj := e.subjectOf(queue)
-	e.pmu.Lock()
-	e.nextID++
-	id := e.nextID
-	e.pending[id] = pendingAppend{subj: subj, n: n, done: done}
-	e.pmu.Unlock()
-	reply := e.inbox + strconv.FormatUint(id, 36)
-	if err := e.nc.PublishRequest(subj, reply, rec); err != nil {
-		if p, ok := e.takePending(id); ok {
-			<-e.window
-			e.complete(completion{done: p.done, err: err})
-		}
-	}
+	e.submit(e.subjectOf(queue), rec, n, done)
 }
 
-// pendingAppend is an Append awaiting the store's acknowledgement.
+// pendingAppend is a record awaiting the store's acknowledgement.
 type pendingAppend struct {
-	subj string
-	n    int // entries in the record (batch records: more than one)
-	done func(uint64, error)
+	subj  string
+	n     int  // entries in the record
+	batch bool // a batch record
+	done  func(uint64, int, error)
+	group []held // instead of done: the appends merged into the record
 }
 
 // stallWait bounds how long Append waits for a free window slot.
 const stallWait = 30 * time.Second
-
-func (e *Engine) takePending(id uint64) (pendingAppend, bool) {
-	e.pmu.Lock()
-	p, ok := e.pending[id]
-	delete(e.pending, id)
-	e.pmu.Unlock()
-	return p, ok
-}
 
 // subjectOf returns (and caches) the store subject of a queue.
 func (e *Engine) subjectOf(queue string) string {
@@ -387,18 +374,21 @@ func (e *Engine) onReply(m *nats.Msg) {
 	if err != nil {
 		return
 	}
-	p, ok := e.takePending(id)
+	e.pmu.Lock()
+	p, ok := e.pending[id]
+	if ok {
+		delete(e.pending, id)
+		e.ackedLocked(p.subj) // sends the appends held meanwhile
+	}
+	e.pmu.Unlock()
 	if !ok {
 		return
 	}
-	<-e.window
 	seq, err := parsePubAck(m)
-	if err != nil {
-		e.complete(completion{done: p.done, err: err})
-		return
+	if err == nil {
+		e.track(p.subj, seq, p.n, p.batch)
 	}
-	e.track(p.subj, seq, p.n, p.n > 1)
-	e.complete(completion{done: p.done, seq: seq})
+	e.finish(p, seq, err)
 }
 
 // parsePubAck reads a JetStream publish acknowledgement:
@@ -477,7 +467,7 @@ func (e *Engine) completions() {
 			if c.done == nil {
 				return
 			}
-			c.done(c.seq, c.err)
+			c.done(c.seq, c.base, c.err)
 			batch[i] = completion{}
 		}
 	}

@@ -20,26 +20,36 @@ func open(t *testing.T, dir string) *Engine {
 	return e
 }
 
-func appendN(t *testing.T, e *Engine, queue string, n int) []uint64 {
+// loc is where an append was stored: its record and entry.
+type loc struct {
+	seq uint64
+	idx int
+}
+
+func (l loc) before(m loc) bool { return l.seq < m.seq || l.seq == m.seq && l.idx < m.idx }
+
+// appendN appends queue-0, queue-1, ... without waiting in between and
+// returns where each went, in completion order.
+func appendN(t *testing.T, e *Engine, queue string, n int) []loc {
 	t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	seqs := make([]uint64, 0, n)
+	locs := make([]loc, 0, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
-		e.Append(queue, []byte(fmt.Sprintf("%s-%d", queue, i)), func(seq uint64, err error) {
+		e.Append(queue, []byte(fmt.Sprintf("%s-%d", queue, i)), func(seq uint64, base int, err error) {
 			defer wg.Done()
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			mu.Lock()
-			seqs = append(seqs, seq)
+			locs = append(locs, loc{seq, base})
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return seqs
+	return locs
 }
 
 func TestAppendRemoveRecover(t *testing.T) {
@@ -47,15 +57,15 @@ func TestAppendRemoveRecover(t *testing.T) {
 	e := open(t, dir)
 	a := appendN(t, e, "a", 100)
 	b := appendN(t, e, "b/with odd.chars*", 10)
-	if !sort.SliceIsSorted(a, func(i, j int) bool { return a[i] < a[j] }) {
+	if !sort.SliceIsSorted(a, func(i, j int) bool { return a[i].before(a[j]) }) {
 		t.Fatal("completions out of order")
 	}
 	// in-order removals (purge path) and out-of-order ones (delete path)
-	for _, s := range a[:60] {
-		e.Remove("a", s, 0)
+	for _, l := range a[:60] {
+		e.Remove("a", l.seq, l.idx)
 	}
-	e.Remove("a", a[80], 0)
-	e.Remove("b/with odd.chars*", b[5], 0)
+	e.Remove("a", a[80].seq, a[80].idx)
+	e.Remove("b/with odd.chars*", b[5].seq, b[5].idx)
 	time.Sleep(3 * flushPeriod)
 	if err := e.MetaPut("ns", "k", []byte("v")); err != nil {
 		t.Fatal(err)
@@ -75,9 +85,15 @@ func TestAppendRemoveRecover(t *testing.T) {
 	if got["a"] != 39 || got["b/with odd.chars*"] != 9 {
 		t.Fatalf("recovered %v", got)
 	}
-	st, _ := e.Stats()
-	if st.Messages != 39 {
-		t.Fatalf("orphans not deleted: %d messages stored", st.Messages)
+	e.Close()
+	e = open(t, dir)
+	defer e.Close()
+	clear(got)
+	if err := e.Recover(func(q string, _ uint64, _ int, _ []byte) bool { got[q]++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if got["a"] != 39 || got["b/with odd.chars*"] != 0 {
+		t.Fatalf("orphans not deleted: recovered %v", got)
 	}
 	meta, err := e.MetaLoad()
 	if err != nil || string(meta["ns"]["k"]) != "v" {
