@@ -548,6 +548,9 @@ type GetOptions struct {
 	// group, in order; the group stays locked until all are settled.
 	GroupBatch bool
 	Owner      string
+	// Stop, when closed, ends a long poll as ctx's cancellation does (with
+	// context.Canceled): a second cancellation without deriving a context.
+	Stop <-chan struct{}
 }
 
 // Get takes up to o.Max ready messages without a consumer. With o.Wait it
@@ -630,6 +633,9 @@ func (b *Broker) Get(ctx context.Context, queueName string, o GetOptions) ([]*De
 		case <-ctx.Done():
 			q.removeWaiter(wait)
 			return nil, ctx.Err()
+		case <-o.Stop:
+			q.removeWaiter(wait)
+			return nil, context.Canceled
 		}
 	}
 }

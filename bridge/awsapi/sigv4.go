@@ -233,6 +233,16 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
+// signedHeaderKeys: the canonical form of header names the SDKs sign (in
+// lower case, as SignedHeaders lists them).
+var signedHeaderKeys = map[string]string{
+	"content-type": "Content-Type", "x-amz-date": "X-Amz-Date", "x-amz-target": "X-Amz-Target",
+	"x-amz-content-sha256": "X-Amz-Content-Sha256", "x-amz-security-token": "X-Amz-Security-Token",
+	"amz-sdk-invocation-id": "Amz-Sdk-Invocation-Id", "amz-sdk-request": "Amz-Sdk-Request",
+	"x-amz-user-agent": "X-Amz-User-Agent", "user-agent": "User-Agent", "content-md5": "Content-Md5",
+	"x-amzn-query-mode": "X-Amzn-Query-Mode",
+}
+
 func headerValue(r *http.Request, name string) string {
 	switch name {
 	case "host":
@@ -243,7 +253,12 @@ func headerValue(r *http.Request, name string) string {
 		}
 		return strconv.FormatInt(r.ContentLength, 10)
 	}
-	vs := r.Header.Values(name)
+	var vs []string
+	if ck, ok := signedHeaderKeys[name]; ok {
+		vs = r.Header[ck] // already canonical: no allocation
+	} else {
+		vs = r.Header.Values(name)
+	}
 	if len(vs) == 1 && trimmed(vs[0]) {
 		return vs[0] // already what Fields+Join below would give
 	}

@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"bytes"
+	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,15 @@ func TestTrimmedMatchesFieldsJoin(t *testing.T) {
 		want := strings.Join(strings.Fields(v), " ") == v
 		if got := trimmed(v); got && !want {
 			t.Errorf("trimmed(%q) = true, but Fields+Join changes it", v)
+		}
+	}
+}
+
+// Every shortcut of signedHeaderKeys is the canonical form of its name.
+func TestSignedHeaderKeysCanonical(t *testing.T) {
+	for k, ck := range signedHeaderKeys {
+		if want := textproto.CanonicalMIMEHeaderKey(k); ck != want || strings.ToLower(ck) != k {
+			t.Errorf("%q -> %q, canonical is %q", k, ck, want)
 		}
 	}
 }

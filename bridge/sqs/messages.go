@@ -1,7 +1,6 @@
 package sqs
 
 import (
-	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -482,18 +481,16 @@ func (s *Service) receiveMessage(r *awsapi.Request) (any, error) {
 			return a.out, nil
 		}
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
-	defer stop()
 	// FIFO: several messages of a group may come in one receive, in order
-	// (SQS Developer Guide "FIFO queue logic").
-	ds, err := s.b.Get(ctx, name, core.GetOptions{Max: int(max), Lease: lease, Wait: time.Duration(wait) * time.Second, GroupBatch: true})
+	// (SQS Developer Guide "FIFO queue logic"). A long poll ends when the
+	// client goes away or the service shuts down (Stop).
+	ctx := r.Context()
+	ds, err := s.b.Get(ctx, name, core.GetOptions{Max: int(max), Lease: lease, Wait: time.Duration(wait) * time.Second, GroupBatch: true, Stop: s.ctx.Done()})
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			return nil, errNoQueue(r)
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.ctx.Err() != nil {
 			return receiveOut{}, nil
 		}
 		return nil, err
