@@ -135,18 +135,22 @@ func (a appendWriter) Write(p []byte) (int, error) { *a.b = append(*a.b, p...); 
 
 // appendEscaped appends s with XML character escaping.
 func appendEscaped(dst []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\'', c == '&', c == '<', c == '>':
-			plain = false
+	for i := 0; i < len(s); i++ {
+		if xmlSpecial[s[i]] {
+			return appendEscapedSlow(dst, s)
 		}
 	}
-	if plain { // nothing xml.EscapeText would change
-		return append(dst, s...)
-	}
-	return appendEscapedSlow(dst, s)
+	return append(dst, s...) // nothing xml.EscapeText would change
 }
+
+// xmlSpecial marks the bytes xml.EscapeText may change: controls, non-ASCII
+// (it checks UTF-8), quotes, '&', '<' and '>'.
+var xmlSpecial = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c < 0x20 || c >= 0x7f || strings.IndexByte(`"'&<>`, byte(c)) >= 0
+	}
+	return t
+}()
 
 // appendEscapedSlow is apart so that the plain path does not move dst to
 // the heap (xml.EscapeText's writer takes its address).

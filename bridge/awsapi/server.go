@@ -398,7 +398,14 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 		}
 		vals[1] = "application/x-amz-json-1.0"
 	} else {
-		out, err = encodeXML(r.Service, r.Action, r.RequestID, res)
+		bp := resultBufs.Get().(*[]byte)
+		defer func() {
+			if out != nil && cap(out) <= maxPooledResult {
+				*bp = out[:0]
+				resultBufs.Put(bp)
+			}
+		}()
+		out, err = appendQueryResult((*bp)[:0], r.Service, r.Action, r.RequestID, res)
 		vals[1] = "text/xml"
 	}
 	if err != nil {

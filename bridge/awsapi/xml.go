@@ -26,15 +26,14 @@ type XMLRules map[string]XMLField
 // XMLResult is a result whose inner ActionResult XML the handler wrote itself.
 type XMLResult []byte
 
-// encodeXML writes <ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>….
-func encodeXML(svc *Service, action, reqID string, result any) ([]byte, error) {
-	return EncodeQueryResult(svc, action, reqID, result)
-}
-
 // EncodeQueryResult renders result as the Query (XML) response of action:
 // through its XMLAppender when it has one, else by reflection.
 func EncodeQueryResult(svc *Service, action, reqID string, result any) ([]byte, error) {
-	buf := make([]byte, 0, 512)
+	return appendQueryResult(make([]byte, 0, 512), svc, action, reqID, result)
+}
+
+// appendQueryResult appends <ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>… to buf.
+func appendQueryResult(buf []byte, svc *Service, action, reqID string, result any) ([]byte, error) {
 	buf = append(buf, `<?xml version="1.0"?><`...)
 	buf = append(buf, action...)
 	buf = append(buf, "Response"...)
