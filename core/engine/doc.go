@@ -9,7 +9,9 @@
 //   - acks fold into a purge of the queue's subject up to the lowest live
 //     sequence when they arrive in order, and into DeleteMsg otherwise;
 //   - a batch record (AppendBatch: messages published together, see
-//     core.PublishBatch) holds several entries and is one store write; it
+//     core.PublishBatch; or appends merged because they arrived while an
+//     earlier record of their queue awaited its acknowledgement, see
+//     merge.go) holds several entries and is one store write; it
 //     stays until each entry is removed. Entries removed while others of
 //     their record live are written once per flush period to a note on
 //     q.<base64url(queue)>.n, which Recover applies; a note is deleted once
@@ -17,7 +19,8 @@
 //   - metadata in one key-value bucket META, keys <namespace>.<base64url(key)>.
 //
 // Appends are pipelined (plain publishes with a bounded window, the
-// acknowledgement parsed by hand); the done callback of Append runs once
-// JetStream has acknowledged the write, in append order, on the engine's
-// completion goroutine.
+// acknowledgement parsed by hand) and merged per queue under load (group
+// commit); the done callback of Append runs once JetStream has
+// acknowledged the write, with the record and the append's first entry in
+// it, in append order, on the engine's completion goroutine.
 package engine
