@@ -180,6 +180,9 @@ func (a *App) startHTTP(name string, lc config.Listener, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listeners.%s.addr %s: %w", name, lc.Addr, err)
 	}
+	if lc.MaxConns > 0 {
+		ln = listeners.LimitListener(ln, lc.MaxConns, name, a.log)
+	}
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}

@@ -3,9 +3,11 @@ package listeners
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -114,5 +116,54 @@ func TestListenErrorNamesAddr(t *testing.T) {
 	_, err := Listen(Config{Name: "amqp", Addr: l.Addr().String(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.Contains(err.Error(), "listeners.amqp.addr "+l.Addr().String()) {
 		t.Fatalf("error: %v", err)
+	}
+}
+
+// An HTTP listener with max_conns answers 503 to a connection over the
+// limit and closes it; a slot comes back when a connection closes.
+func TestLimitListener(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(raw, 1, "aws", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	get := func(c net.Conn) string {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return fmt.Sprintf("%d %s", res.StatusCode, b)
+	}
+	a, _ := net.Dial("tcp", ln.Addr().String())
+	if got := get(a); got != "200 ok" {
+		t.Fatalf("first connection: %s", got)
+	}
+	b, _ := net.Dial("tcp", ln.Addr().String())
+	if got := get(b); !strings.HasPrefix(got, "503 ") {
+		t.Fatalf("connection over the limit: %s", got)
+	}
+	b.Close()
+	if got := get(a); got != "200 ok" {
+		t.Fatalf("first connection after a refusal: %s", got)
+	}
+	a.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, _ := net.Dial("tcp", ln.Addr().String())
+		got := get(c)
+		c.Close()
+		if got == "200 ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not returned after close: %s", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
