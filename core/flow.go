@@ -45,6 +45,11 @@ const (
 	FlowStall = 100 * time.Millisecond
 )
 
+// flowStall is FlowStall in nanoseconds; tests change it.
+var flowStall atomic.Int64
+
+func init() { flowStall.Store(int64(FlowStall)) }
+
 // Flow is a queue's publisher flow-control handle (PublishResult.Busy).
 type Flow struct {
 	q        *queue
@@ -65,7 +70,7 @@ func (f *Flow) Queue() string { return f.q.cfg.Name }
 
 // busy reports whether publishers should wait for the queue (no lock).
 func (f *Flow) busy() bool {
-	return f.over.Load() && monoNow()-f.progress.Load() < int64(FlowStall)
+	return f.over.Load() && monoNow()-f.progress.Load() < flowStall.Load()
 }
 
 // Wait blocks until the queue's backlog falls to FlowLow (true), or its
@@ -87,7 +92,7 @@ func (f *Flow) Wait(stop <-chan struct{}, max time.Duration) bool {
 			return true
 		}
 		now := monoNow()
-		wake := min(f.progress.Load()+int64(FlowStall), deadline) - now
+		wake := min(f.progress.Load()+flowStall.Load(), deadline) - now
 		if wake <= 0 {
 			q.mu.Unlock()
 			return false

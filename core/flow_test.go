@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// setFlowStall changes the stall threshold for the rest of the test: a
+// minute makes "live" independent of the machine's speed, a few
+// milliseconds makes "stalled" quick to reach.
+func setFlowStall(t *testing.T, d time.Duration) {
+	old := flowStall.Swap(int64(d))
+	t.Cleanup(func() { flowStall.Store(old) })
+}
+
 func fillFlow(t *testing.T, b *Broker, q string, n int) PublishResult {
 	t.Helper()
 	var r PublishResult
@@ -28,9 +36,10 @@ func takeFlow(t *testing.T, b *Broker, q string, n int) {
 
 // A backlog over FlowHigh reports Busy only while its consumers make
 // progress; a wait ends when the backlog falls to FlowLow, or when the
-// consumers stop for FlowStall (never later: the maximum wait here is a
-// minute).
+// consumers stop for the stall threshold (never later: the maximum wait
+// here is a minute).
 func TestFlowBusyWhileLiveReleasedOnDrainOrStall(t *testing.T) {
+	setFlowStall(t, time.Minute)
 	b := newTestBroker(t, "")
 	mustQueue(t, b, QueueConfig{Name: "f"})
 	if r := fillFlow(t, b, "f", FlowHigh+10); r.Busy != nil {
@@ -60,6 +69,7 @@ func TestFlowBusyWhileLiveReleasedOnDrainOrStall(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	defer close(stop)
+	flowStall.Store(int64(20 * time.Millisecond))
 	if r.Busy.Wait(stop, time.Minute) {
 		t.Fatal("a stalled queue reported drained")
 	}
@@ -67,6 +77,7 @@ func TestFlowBusyWhileLiveReleasedOnDrainOrStall(t *testing.T) {
 		t.Fatal("Busy reported for a stalled queue")
 	}
 	// Progress again: busy again; deleting the queue releases waiters.
+	flowStall.Store(int64(time.Minute))
 	takeFlow(t, b, "f", 1)
 	r = fillFlow(t, b, "f", 1)
 	if r.Busy == nil {
@@ -84,6 +95,7 @@ func TestFlowBusyWhileLiveReleasedOnDrainOrStall(t *testing.T) {
 // Acks by a consumer are progress; a consumer that holds its deliveries
 // without acking stalls the queue.
 func TestFlowAcksAreProgress(t *testing.T) {
+	setFlowStall(t, time.Minute)
 	b := newTestBroker(t, "")
 	mustQueue(t, b, QueueConfig{Name: "a"})
 	ids := make(chan uint64, 4*FlowHigh)
@@ -100,7 +112,8 @@ func TestFlowAcksAreProgress(t *testing.T) {
 	if r := fillFlow(t, b, "a", 1); r.Busy == nil {
 		t.Fatal("acking consumer: not Busy over the high-water mark")
 	}
-	time.Sleep(FlowStall + 20*time.Millisecond) // no acks for FlowStall: stalled
+	flowStall.Store(int64(10 * time.Millisecond))
+	time.Sleep(30 * time.Millisecond) // no acks for the stall threshold: stalled
 	if r := fillFlow(t, b, "a", 1); r.Busy != nil {
 		t.Fatal("Busy reported for a consumer that stopped acking")
 	}
