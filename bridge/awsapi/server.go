@@ -377,34 +377,28 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 	vals := make([]string, 3)
 	vals[0] = r.RequestID
 	h["X-Amzn-Requestid"] = vals[0:1:1]
+	// Results render into a pooled buffer (the response writer copies it).
+	bp := resultBufs.Get().(*[]byte)
 	var out []byte
+	defer func() {
+		if out != nil && cap(out) <= maxPooledResult {
+			*bp = out[:0]
+			resultBufs.Put(bp)
+		}
+	}()
 	var err error
 	if r.Protocol == JSON {
+		ok := false
+		if a, is := res.(JSONAppender); is {
+			out, ok = a.AppendJSON((*bp)[:0])
+		}
 		if res == nil {
-			out = []byte("{}")
-		} else if a, ok := res.(JSONAppender); ok {
-			bp := resultBufs.Get().(*[]byte)
-			defer func() {
-				if cap(out) <= maxPooledResult {
-					*bp = out[:0]
-					resultBufs.Put(bp)
-				}
-			}()
-			if out, ok = a.AppendJSON((*bp)[:0]); !ok {
-				out, err = marshalJSON(res)
-			}
-		} else {
+			out = append((*bp)[:0], "{}"...)
+		} else if !ok {
 			out, err = marshalJSON(res)
 		}
 		vals[1] = "application/x-amz-json-1.0"
 	} else {
-		bp := resultBufs.Get().(*[]byte)
-		defer func() {
-			if out != nil && cap(out) <= maxPooledResult {
-				*bp = out[:0]
-				resultBufs.Put(bp)
-			}
-		}()
 		out, err = appendQueryResult((*bp)[:0], r.Service, r.Action, r.RequestID, res)
 		vals[1] = "text/xml"
 	}
@@ -420,7 +414,7 @@ func (s *Server) writeResult(w http.ResponseWriter, r *Request, res any) {
 	w.Write(out)
 }
 
-// resultBufs recycles the buffers of JSONAppender results (the response
+// resultBufs recycles the buffers of results (the response
 // writer copies the bytes before writeResult returns).
 var resultBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 

@@ -349,8 +349,7 @@ func (e *Engine) append(queue string, rec []byte, n int, done func(seq uint64, b
 // pendingAppend is a record awaiting the store's acknowledgement.
 type pendingAppend struct {
 	subj  string
-	n     int  // entries in the record
-	batch bool // a batch record
+	n     int // entries in the record: a batch record when more than one
 	done  func(uint64, int, error)
 	group []held // instead of done: the appends merged into the record
 }
@@ -386,7 +385,7 @@ func (e *Engine) onReply(m *nats.Msg) {
 	}
 	seq, err := parsePubAck(m)
 	if err == nil {
-		e.track(p.subj, seq, p.n, p.batch)
+		e.track(p.subj, seq, p.n, p.n > 1)
 	}
 	e.finish(p, seq, err)
 }

@@ -66,7 +66,7 @@ func (e *Engine) submit(subj string, rec []byte, n int, done func(uint64, int, e
 	if len(st.held) > 0 {
 		e.sendHeldLocked(subj, st) // they were submitted first
 	}
-	e.sendLocked(subj, st, pendingAppend{subj: subj, n: n, batch: n > 1, done: done}, rec)
+	e.sendLocked(subj, st, pendingAppend{subj: subj, n: n, done: done}, rec)
 }
 
 // ackedLocked notes that a record of subj was acknowledged and sends what
@@ -90,7 +90,7 @@ func (e *Engine) sendHeldLocked(subj string, st *subjAppends) {
 	hs := st.held
 	st.held, st.heldN, st.heldSize = nil, 0, 0
 	if len(hs) == 1 {
-		e.sendLocked(subj, st, pendingAppend{subj: subj, n: hs[0].n, batch: hs[0].n > 1, done: hs[0].done}, hs[0].rec)
+		e.sendLocked(subj, st, pendingAppend{subj: subj, n: hs[0].n, done: hs[0].done}, hs[0].rec)
 		return
 	}
 	total, size := 0, 0
@@ -109,16 +109,13 @@ func (e *Engine) sendHeldLocked(subj string, st *subjAppends) {
 		if h.n == 1 {
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(h.rec)))
 			b = append(b, h.rec...)
-			continue
+		} else { // a batch record: its entries, as they are (length-prefixed)
+			_, k := binary.Uvarint(h.rec[1:])
+			b = append(b, h.rec[1+k:]...)
 		}
-		// A batch record: its entries, as they are (length-prefixed).
-		_, k := binary.Uvarint(h.rec[1:])
-		b = append(b, h.rec[1+k:]...)
+		h.rec = nil // the merged record has the bytes now
 	}
-	for i := range hs {
-		hs[i].rec = nil // the merged record has the bytes now
-	}
-	e.sendLocked(subj, st, pendingAppend{subj: subj, n: total, batch: true, group: hs}, b)
+	e.sendLocked(subj, st, pendingAppend{subj: subj, n: total, group: hs}, b)
 }
 
 // sendLocked publishes one record; the store's acknowledgement arrives in

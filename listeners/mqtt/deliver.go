@@ -666,7 +666,7 @@ func (c *conn) onPubrec(pk *packets.Packet) {
 		c.h.b.Ack(o.d.Queue, o.d.ID)
 	}
 	if pk.ReasonCode >= 0x80 {
-		return // [MQTT-4.3.3-?] a failure PUBREC ends the exchange
+		return // a failure PUBREC ends the exchange (MQTT 5 section 4.3.3)
 	}
 	c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id})
 }

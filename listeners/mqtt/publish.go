@@ -280,7 +280,8 @@ func (c *conn) sendAcks(ready []*pubAck) {
 }
 
 // ackPacket returns the PUBACK or PUBREC of a; a failed PUBREC ends the
-// QoS 2 exchange [MQTT-4.3.3-?].
+// QoS 2 exchange (MQTT 5 section 4.3.3: the packet id is free again after a
+// PUBREC with a Reason Code of 0x80 or greater).
 func (c *conn) ackPacket(a *pubAck) *packets.Packet {
 	t := packets.Puback
 	if a.qos == 2 {
